@@ -1,0 +1,5 @@
+"""``python -m stateward`` is the ``stateward`` command."""
+
+from stateward.cli.main import app
+
+app()

@@ -1,0 +1,223 @@
+"""One settings object for every role, read from TOML, the environment and flags.
+
+Precedence, highest first: explicit overrides (CLI flags), ``STATEWARD_<SECTION>__<KEY>``
+environment variables, the TOML file given with ``--config``, then the defaults here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the offending key."""
+
+
+class ServerConfig(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(9696, ge=1, le=65535)
+    public_url: str | None = Field(
+        None, description="Base URL put in the service catalog; derived from requests if unset."
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    region: str = "RegionOne"
+
+
+class DatabaseConfig(BaseModel):
+    url: str | None = Field(
+        None, description="SQLAlchemy URL; default is SQLite in the state directory."
+    )
+    pool_size: int = Field(10, ge=1)
+    echo: bool = False
+
+
+class BusConfig(BaseModel):
+    url: str = Field("memory://", description="memory:// (in-process) or nats://host:port")
+    stream: str = "STATEWARD"
+    subject_prefix: str = "stateward"
+    dedup_window: float = Field(120.0, gt=0, description="JetStream duplicate window (s)")
+
+
+class OutboxConfig(BaseModel):
+    sweep_interval: float = Field(1.0, gt=0, description="How often unsent rows are retried (s)")
+    sent_retention: float = Field(3600.0, ge=0, description="How long sent rows are kept (s)")
+
+
+class LeaseConfig(BaseModel):
+    ttl: float = Field(10.0, gt=0, description="A lease not renewed for this long expires (s)")
+    renew_interval: float = Field(3.0, gt=0)
+
+    @model_validator(mode="after")
+    def _renew_before_expiry(self) -> LeaseConfig:
+        if self.renew_interval >= self.ttl:
+            raise ValueError("renew_interval must be shorter than ttl")
+        return self
+
+
+class IdentityConfig(BaseModel):
+    token_expiration: int = Field(3600, ge=60, description="Token lifetime (s)")
+    token_cache_seconds: float = Field(
+        2.0, ge=0, description="How long a validated token is trusted without asking the store"
+    )
+    admin_password: SecretStr | None = Field(
+        None, description="Password of the bootstrap admin; generated and printed if unset."
+    )
+
+
+class PolicyConfig(BaseModel):
+    file: Path | None = Field(None, description="policy.yaml overriding the defaults in code")
+
+
+class LoggingConfig(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+    file: Path | None = None
+
+
+class NetworkConfig(BaseModel):
+    vxlan_vni_ranges: list[str] = ["1:100000"]
+    geneve_vni_ranges: list[str] = ["1:100000"]
+    gre_id_ranges: list[str] = ["1:100000"]
+    vlan_ranges: list[str] = ["physnet1:100:4000"]
+    default_network_type: Literal["vxlan", "geneve", "gre", "vlan", "flat"] = "vxlan"
+    base_mac: str = "fa:16:3e:00:00:00"
+
+
+class LivenessConfig(BaseModel):
+    report_interval: float = Field(30.0, gt=0)
+    chassis_down_time: float = Field(75.0, gt=0)
+
+    @model_validator(mode="after")
+    def _down_time_guard(self) -> LivenessConfig:
+        if self.chassis_down_time <= 2 * self.report_interval:
+            raise ValueError(
+                f"chassis_down_time ({self.chassis_down_time}) must be more than twice "
+                f"report_interval ({self.report_interval})"
+            )
+        return self
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_data_dir("stateward"))
+
+
+class Settings(BaseSettings):
+    """Every key can be set as ``STATEWARD_<SECTION>__<KEY>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STATEWARD_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    state_dir: Path = Field(default_factory=default_state_dir)
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    bus: BusConfig = BusConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    lease: LeaseConfig = LeaseConfig()
+    identity: IdentityConfig = IdentityConfig()
+    policy: PolicyConfig = PolicyConfig()
+    logging: LoggingConfig = LoggingConfig()
+    network: NetworkConfig = NetworkConfig()
+    liveness: LivenessConfig = LivenessConfig()
+
+    _toml_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get("_STATEWARD_CONFIG_FILE")
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy async URL, defaulting to SQLite in the state directory."""
+        url = self.database.url or f"sqlite:///{self.state_dir / 'stateward.db'}"
+        return to_async_url(url)
+
+    @property
+    def is_embedded_database(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def to_async_url(url: str) -> str:
+    """Accept the URLs operators type and return the async driver's form."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+    return url
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, raising ConfigError with the bad key's dotted name.
+
+    ``overrides`` use dotted keys (``database.url``) and ignore ``None`` values, so CLI
+    flags left unset fall through to the environment and the file.
+    """
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+    init: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is not None:
+            _set_path(init, key, value)
+    previous = os.environ.get("_STATEWARD_CONFIG_FILE")
+    try:
+        if config_file is not None:
+            os.environ["_STATEWARD_CONFIG_FILE"] = str(config_file)
+        return Settings(**init)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+            problems.append(f"{loc}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    finally:
+        if config_file is not None:
+            if previous is None:
+                os.environ.pop("_STATEWARD_CONFIG_FILE", None)
+            else:
+                os.environ["_STATEWARD_CONFIG_FILE"] = previous
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, secrets replaced by asterisks."""
+    data = settings.model_dump(mode="json")
+    if settings.identity.admin_password is not None:
+        data["identity"]["admin_password"] = "**********"
+    url = settings.database.url
+    if url and "@" in url and ":" in url.split("@", 1)[0].split("://", 1)[-1]:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.split("@", 1)
+        data["database"]["url"] = f"{scheme}://{creds.split(':', 1)[0]}:****@{host}"
+    return data

@@ -1,0 +1,1 @@
+"""The pure domain: models and rules. Nothing here does I/O or imports a framework."""

@@ -1,0 +1,134 @@
+"""The outbox relay: publishes what a transaction committed, right after it committed.
+
+Fast path: the unit of work hands each committed batch to ``on_commit``; the relay publishes it
+and marks the rows sent. Safety net: a sweep publishes rows left unsent (a crash between commit
+and publish, a bus outage), oldest first. Consumers drop the rare duplicate by message id, and
+NATS JetStream drops it at the server too (``Nats-Msg-Id``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from prometheus_client import Counter, Gauge
+
+from stateward.bus.base import Bus
+from stateward.domain.events import Envelope, utcnow
+from stateward.store.db import Store
+from stateward.store.repositories.outbox import OutboxRepository
+
+log = logging.getLogger(__name__)
+
+PUBLISHED = Counter(
+    "stateward_outbox_published_total", "Notifications relayed to the bus", ["path"]
+)
+PUBLISH_FAILURES = Counter("stateward_outbox_publish_failures_total", "Relay publish failures")
+UNSENT = Gauge("stateward_outbox_unsent", "Outbox rows not yet relayed (at the last sweep)")
+
+BATCH = 500
+
+
+class OutboxRelay:
+    def __init__(self, store: Store, bus: Bus, *, sweep_interval: float, retention: float) -> None:
+        self.store = store
+        self.bus = bus
+        self.sweep_interval = sweep_interval
+        self.retention = retention
+        self._pending: asyncio.Queue[list[tuple[int, Envelope]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        store.add_commit_listener(self.on_commit)
+
+    def on_commit(self, rows: list[tuple[int, Envelope]]) -> None:
+        self._pending.put_nowait(rows)
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._fast_path(), name="outbox-fast-path"),
+            asyncio.create_task(self._sweeper(), name="outbox-sweeper"),
+        ]
+
+    async def stop(self) -> None:
+        """Flush what is queued, then stop; anything left is picked up by the next sweep."""
+        try:
+            await asyncio.wait_for(self._drain(), timeout=5)
+        except Exception:
+            log.warning("outbox not fully flushed at shutdown; the sweep will relay the rest")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _drain(self) -> None:
+        while not self._pending.empty():
+            await self._relay(self._take_all(self._pending.get_nowait()), path="fast")
+
+    def _take_all(self, first: list[tuple[int, Envelope]]) -> list[tuple[int, Envelope]]:
+        rows = list(first)
+        while not self._pending.empty() and len(rows) < BATCH:
+            rows.extend(self._pending.get_nowait())
+        return rows
+
+    async def _fast_path(self) -> None:
+        while True:
+            rows = self._take_all(await self._pending.get())
+            try:
+                await self._relay(rows, path="fast")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox fast path failed; the sweep will retry")
+
+    async def _sweeper(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox sweep failed")
+
+    async def sweep(self) -> int:
+        """Relay rows older than one sweep interval that are still unsent; returns how many."""
+        now = utcnow()
+        total = 0
+        while True:
+            async with self.store.uow() as uow:
+                repo = OutboxRepository(uow)
+                rows = await repo.unsent(
+                    created_before=now - timedelta(seconds=self.sweep_interval), limit=BATCH
+                )
+                if not rows:
+                    if self.retention >= 0:
+                        await repo.purge_sent(now - timedelta(seconds=self.retention))
+                    UNSENT.set(await repo.count_unsent())
+                    await uow.commit()
+                    return total
+                sent = await self._publish(rows, path="sweep")
+                await repo.mark_sent(sent, utcnow())
+                await uow.commit()
+                total += len(sent)
+                if len(sent) < len(rows):
+                    return total
+
+    async def _relay(self, rows: list[tuple[int, Envelope]], *, path: str) -> None:
+        sent = await self._publish(rows, path=path)
+        if sent:
+            async with self.store.uow() as uow:
+                await OutboxRepository(uow).mark_sent(sent, utcnow())
+                await uow.commit()
+
+    async def _publish(self, rows: list[tuple[int, Envelope]], *, path: str) -> list[int]:
+        """Publish in commit order; stop at the first failure so order is kept."""
+        sent: list[int] = []
+        for row_id, envelope in rows:
+            try:
+                await self.bus.publish(envelope)
+            except Exception:
+                PUBLISH_FAILURES.inc()
+                log.warning("publish failed; will retry", extra={"event_type": envelope.event_type})
+                break
+            sent.append(row_id)
+        PUBLISHED.labels(path).inc(len(sent))
+        return sent

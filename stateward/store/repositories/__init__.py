@@ -1,0 +1,1 @@
+"""Repositories: the store's queries, behind methods that speak the domain's language."""
