@@ -81,18 +81,11 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Runs a store test on both backends."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'stateward.db'}"
-    else:
-        gen = pg_url.__wrapped__()  # type: ignore[attr-defined]
-        url = await gen.__anext__()
-        try:
-            yield url
-        finally:
-            with pytest.raises(StopAsyncIteration):
-                await gen.__anext__()
+        return f"sqlite:///{tmp_path / 'stateward.db'}"
+    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
