@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from stateward.domain.events import Envelope, utcnow
 from stateward.store.tables import core
 
 CommitListener = Callable[[list[tuple[int, Envelope]]], None]
+PreCommitHook = Callable[["UnitOfWork", list[Envelope]], Awaitable[None]]
 
 
 class Store:
@@ -34,6 +35,7 @@ class Store:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
         self._commit_listeners: list[CommitListener] = []
+        self.pre_commit_hooks: list[PreCommitHook] = []
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
 
@@ -44,6 +46,14 @@ class Store:
     def add_commit_listener(self, listener: CommitListener) -> None:
         """Called after each commit with the outbox rows it wrote (the relay's fast path)."""
         self._commit_listeners.append(listener)
+
+    def add_pre_commit_hook(self, hook: PreCommitHook) -> None:
+        """Run inside every writing transaction, before commit, with the events it emitted.
+
+        This is how a role records its own rows atomically with a change it did not make
+        (the SDN journal writes one row per resource change this way).
+        """
+        self.pre_commit_hooks.append(hook)
 
     def uow(self, *, readonly: bool = False) -> UnitOfWork:
         return UnitOfWork(self, readonly=readonly)
@@ -143,6 +153,8 @@ class UnitOfWork:
     async def commit(self) -> None:
         rows: list[tuple[int, Envelope]] = []
         if self._events:
+            for hook in self.store.pre_commit_hooks:
+                await hook(self, self._events)
             now = utcnow()
             values = [
                 {

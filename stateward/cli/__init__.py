@@ -1,0 +1,1 @@
+"""The ``stateward`` command (typer + rich)."""

@@ -1,0 +1,1 @@
+"""Identity adapters: secret hashing and the policy engine."""

@@ -1,0 +1,111 @@
+"""The running system of one process: store, bus, services and the roles it hosts.
+
+``stateward serve`` builds one Runtime and hands it to the API; tests build one the same way.
+Roles are started in order and stopped in reverse, so nothing publishes into a closed bus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from stateward.bus import Bus, create_bus
+from stateward.config import Settings
+from stateward.identity.policy import Policy
+from stateward.services.identity import IdentityService
+from stateward.services.network import NetworkService
+from stateward.services.outbox import OutboxRelay
+from stateward.store.db import Store
+from stateward.store.migrate import code_heads, current_heads, upgrade_async
+
+log = logging.getLogger(__name__)
+
+SETUP_LOCK = 7420001  # PostgreSQL advisory lock id taken while migrating and bootstrapping
+
+
+class Role(Protocol):
+    """Anything the process runs in the background: started once, stopped at shutdown."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.store = Store(
+            settings.database_url,
+            echo=settings.database.echo,
+            pool_size=settings.database.pool_size,
+        )
+        self.bus: Bus = create_bus(settings.bus, name=f"stateward-{self.process_id}")
+        self.policy = Policy(settings.policy.file)
+        self.relay = OutboxRelay(
+            self.store,
+            self.bus,
+            sweep_interval=settings.outbox.sweep_interval,
+            retention=settings.outbox.sent_retention,
+        )
+        self.identity = IdentityService(self.store, settings.identity)
+        self.network = NetworkService(self.store, settings.network)
+        self.roles: list[Role] = [self.relay]
+        self.generated_admin_password: str | None = None
+        self._started: list[Role] = []
+
+    async def prepare_database(self, *, migrate: bool) -> None:
+        """Migrate (an empty database always) and create the bootstrap identity."""
+        async with self._exclusive_setup():
+            heads = await current_heads(self.settings.database_url)
+            if migrate or not heads:
+                await upgrade_async(self.settings.database_url)
+            elif heads != code_heads(self.settings.database_url):
+                raise RuntimeError(
+                    "the database schema is not current; run 'stateward db upgrade' first"
+                )
+            configured = self.settings.identity.admin_password
+            password = (
+                configured.get_secret_value()
+                if configured
+                else os.environ.get("STATEWARD_ADMIN_PASSWORD")
+            )
+            self.generated_admin_password = await self.identity.bootstrap(password)
+
+    @contextlib.asynccontextmanager
+    async def _exclusive_setup(self) -> AsyncIterator[None]:
+        """On PostgreSQL, one process at a time migrates and bootstraps (advisory lock)."""
+        if self.store.is_sqlite:
+            yield
+            return
+        async with self.store.engine.connect() as conn:
+            await conn.execute(sa.text(f"SELECT pg_advisory_lock({SETUP_LOCK})"))
+            await conn.commit()
+            try:
+                yield
+            finally:
+                await conn.execute(sa.text(f"SELECT pg_advisory_unlock({SETUP_LOCK})"))
+                await conn.commit()
+
+    async def start(self) -> None:
+        await self.bus.start()
+        for role in self.roles:
+            await role.start()
+            self._started.append(role)
+
+    async def stop(self) -> None:
+        for role in reversed(self._started):
+            try:
+                await role.stop()
+            except Exception:
+                log.exception("role failed to stop cleanly")
+        self._started.clear()
+        await self.bus.close()
+        await self.store.close()
