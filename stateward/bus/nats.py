@@ -195,6 +195,7 @@ class NatsBus:
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._groups: weakref.WeakSet[_GroupSubscription] = weakref.WeakSet()
+        self._closing = False
 
     @property
     def js(self) -> JetStreamContext:
@@ -209,11 +210,14 @@ class NatsBus:
         return self._nc
 
     async def start(self) -> None:
+        self._closing = False
+
         async def on_error(exc: Exception) -> None:
-            log.warning("NATS: %s", exc or type(exc).__name__)
+            log.warning("NATS error: %r", exc)
 
         async def on_disconnect() -> None:
-            log.warning("NATS connection lost; reconnecting")
+            if not self._closing:
+                log.warning("NATS connection lost; reconnecting")
 
         async def on_reconnect() -> None:
             log.info("NATS reconnected")
@@ -261,6 +265,7 @@ class NatsBus:
 
     async def close(self) -> None:
         """Stop group fetchers (handing back unhandled messages), then drain and disconnect."""
+        self._closing = True
         for group in list(self._groups):
             await group.unsubscribe()
         if self._nc is not None and not self._nc.is_closed:
