@@ -20,6 +20,8 @@ from stateward.bus import Bus, create_bus
 from stateward.config import Settings
 from stateward.identity.policy import Policy
 from stateward.services.identity import IdentityService
+from stateward.services.leases import SingletonRole
+from stateward.services.liveness import WATCHER_LEASE, LivenessService, ServerServices
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
 from stateward.store.db import Store
@@ -56,8 +58,25 @@ class Runtime:
             retention=settings.outbox.sent_retention,
         )
         self.identity = IdentityService(self.store, settings.identity)
-        self.network = NetworkService(self.store, settings.network)
-        self.roles: list[Role] = [self.relay]
+        self.liveness = LivenessService(self.store, self.bus, settings.liveness)
+        self.network = NetworkService(
+            self.store,
+            settings.network,
+            binding_check=self.liveness.host_alive,
+            refuse_dead_binding=settings.liveness.refuse_binding_to_dead_chassis,
+        )
+        # The deadline watcher runs in one process at a time; every process absorbs heartbeats.
+        self.liveness_watcher = SingletonRole(
+            self.store,
+            WATCHER_LEASE,
+            self.process_id,
+            self.liveness.watcher.run,
+            ttl=settings.lease.ttl,
+            renew_interval=settings.lease.renew_interval,
+        )
+        self.roles: list[Role] = [self.relay, self.liveness.absorber, self.liveness_watcher]
+        if settings.liveness.services:
+            self.roles.append(ServerServices(self.liveness, settings))
         self.generated_admin_password: str | None = None
         self._started: list[Role] = []
 
