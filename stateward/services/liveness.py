@@ -506,6 +506,9 @@ class LivenessService:
                     created_at=now,
                     announced="up",
                     report_interval=interval,
+                    # Generations of a re-created chassis must not reuse an earlier
+                    # incarnation's event ids (outbox and JetStream drop duplicates).
+                    generation=int(now.timestamp()),
                 )
                 await repo.add(chassis)
                 uow.emit(self._change_event("create", chassis, None))
