@@ -90,7 +90,7 @@ async def liveness(world: World) -> AsyncIterator[LivenessService]:
 async def test_registration_emits_create_and_update_only_on_ip_or_tunnel_change(
     world: World, liveness: LivenessService
 ) -> None:
-    chassis, created, interval = await liveness.register("c1", "10.0.0.1", tunnel_types=["vxlan"])
+    _, created, interval = await liveness.register("c1", "10.0.0.1", tunnel_types=["vxlan"])
     assert created and interval == 0.1
     await liveness.register("c1", "10.0.0.1", tunnel_types=["vxlan"])  # same: no event
     await liveness.report("c1", None)  # a timestamp-only report: never broadcast
