@@ -257,3 +257,34 @@ def test_server_refuses_a_down_time_not_more_than_twice_the_interval(tmp_path: P
     assert "chassis_down_time (60.0) must be more than twice report_interval (30.0)" in (
         result.stderr
     )
+
+
+def test_serve_supervises_and_reports_its_own_services(tmp_path: Path) -> None:
+    """Seed 000: services that run beside the server are managed and reported the same way."""
+    import json
+
+    services = [{"name": "metadata", "command": ["sleep", "1000"], "respawn_delay": 0.2}]
+    env = {
+        **FAST_LIVENESS,
+        "STATEWARD_LIVENESS__SERVER_CHASSIS": "controller-1",
+        "STATEWARD_LIVENESS__SERVICES": json.dumps(services),
+    }
+    with running_server(tmp_path, env=env) as server:
+        token = server.token()
+
+        def metadata() -> dict[str, Any]:
+            c = chassis_status(server, token).get("controller-1") or {}
+            return dict((c.get("service_status") or {}).get("metadata") or {})
+
+        first = wait_for(
+            lambda: metadata().get("state") == "running" and metadata()["pid"],
+            what="metadata running",
+        )
+        assert chassis_status(server, token)["controller-1"]["status"] == "active"
+        os.kill(first, signal.SIGKILL)
+        wait_for(
+            lambda: metadata().get("state") == "running" and metadata()["pid"] != first,
+            what="metadata respawned",
+        )
+        cli = OpenStackCLI(server, tmp_path)
+        assert agents_by_host(cli)[("controller-1", "metadata")]["Alive"] in (True, ":-)")
