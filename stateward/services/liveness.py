@@ -48,6 +48,7 @@ HEARTBEAT_SUBJECT = "liveness.heartbeat"  # agents -> absorbers (queue group)
 BEATS_SUBJECT = "liveness.beats"  # absorbers -> the watcher (broadcast)
 ABSORB_GROUP = "liveness-absorb"
 WATCHER_LEASE = "liveness-watcher"
+TRANSITION_BATCH = 1000
 
 ABSORBED = Counter("stateward_liveness_heartbeats_total", "Heartbeats absorbed", ["transport"])
 TRANSACTIONS = Counter(
@@ -380,73 +381,79 @@ class DeadlineWatcher:
 
     # transitions (compare-and-set, one transaction each) ---------------------------------
     async def _transitions(self) -> None:
+        """Apply queued transitions; everything queued at once goes in ONE transaction (a rack
+        that loses power is hundreds of chassis.down in the same millisecond)."""
         while True:
-            kind, name, when = await self._work.get()
+            batch = [await self._work.get()]
+            while not self._work.empty() and len(batch) < TRANSITION_BATCH:
+                batch.append(self._work.get_nowait())
             try:
-                if kind == "down":
-                    await self._declare_down(name, when)
-                else:
-                    await self._declare_up(name)
+                await self._apply(batch)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("liveness transition failed; retrying", extra={"chassis": name})
+                log.exception("liveness transitions failed; retrying", extra={"n": len(batch)})
                 await asyncio.sleep(0.2)
-                if kind == "down" and not self.table.is_down(name):
-                    continue  # it reported again meanwhile
-                self._work.put_nowait((kind, name, when))
+                for kind, name, when in batch:
+                    if kind == "down" and not self.table.is_down(name):
+                        continue  # it reported again meanwhile
+                    self._work.put_nowait((kind, name, when))
 
-    async def _declare_down(self, name: str, deadline: datetime | None) -> None:
-        known = self.table.last_seen(name)
+    async def _apply(self, batch: list[tuple[str, str, datetime | None]]) -> None:
+        slack = timedelta(milliseconds=1)
+        done: list[tuple[str, Chassis, datetime | None]] = []
         async with self.store.uow() as uow:
             repo = ChassisRepository(uow)
-            chassis = await repo.get(name)
-            if chassis is None:
-                self.table.forget(name)
+            current = {c.name: c for c in await repo.list(sorted({n for _, n, _ in batch}))}
+            for kind, name, when in batch:
+                chassis = current.get(name)
+                if chassis is None:
+                    self.table.forget(name)
+                    continue
+                if kind == "down":
+                    if chassis.announced == "down" or not self.table.is_down(name):
+                        continue  # already announced, or it reported again meanwhile
+                    known = self.table.last_seen(name)
+                    if (
+                        chassis.heartbeat_at is not None
+                        and (known is None or chassis.heartbeat_at > known + slack)
+                        and chassis.heartbeat_at + self.table.down_time > self.now()
+                    ):
+                        # The store saw a report this process did not hear of (lost signal).
+                        self.table.beat(name, chassis.heartbeat_at)
+                        self._arm()
+                        continue
+                    stale_before: datetime | None = self.now() - self.table.down_time + slack
+                else:
+                    if chassis.announced != "down":
+                        continue
+                    stale_before = None
+                if not await repo.announce(
+                    name, kind, expected_generation=chassis.generation, stale_before=stale_before
+                ):
+                    continue  # another watcher did it, or a fresher report is stored
+                chassis.generation += 1
+                chassis.announced = kind
+                uow.emit(transition_event(chassis, kind))
+                done.append((kind, chassis, when))
+            if not done:
                 return
-            if chassis.announced == "down":
-                return
-            slack = timedelta(milliseconds=1)
-            if (
-                chassis.heartbeat_at is not None
-                and (known is None or chassis.heartbeat_at > known + slack)
-                and chassis.heartbeat_at + self.table.down_time > self.now()
-            ):
-                # The store saw a report this process has not heard of (a lost signal).
-                self.table.beat(name, chassis.heartbeat_at)
-                self._arm()
-                return
-            stale_before = self.now() - self.table.down_time + slack
-            updated = await repo.announce(
-                name, "down", expected_generation=chassis.generation, stale_before=stale_before
-            )
-            if updated is None:
-                return
-            uow.emit(transition_event(updated, "down"))
             await uow.commit()
-        TRANSITIONS.labels("down").inc()
-        if deadline is not None:
-            LATENESS.observe(max(0.0, (self.now() - deadline).total_seconds()))
-        log.warning(
-            "chassis down",
-            extra={"chassis": name, "generation": updated.generation, "last_seen": iso(known)},
-        )
-
-    async def _declare_up(self, name: str) -> None:
-        async with self.store.uow() as uow:
-            repo = ChassisRepository(uow)
-            chassis = await repo.get(name)
-            if chassis is None or chassis.announced != "down":
-                return
-            updated = await repo.announce(
-                name, "up", expected_generation=chassis.generation, stale_before=None
+        now = self.now()
+        for kind, chassis, when in done:
+            TRANSITIONS.labels(kind).inc()
+            if kind == "down" and when is not None:
+                LATENESS.observe(max(0.0, (now - when).total_seconds()))
+            log.log(
+                logging.WARNING if kind == "down" else logging.INFO,
+                "chassis %s",
+                kind,
+                extra={
+                    "chassis": chassis.name,
+                    "generation": chassis.generation,
+                    "last_seen": iso(chassis.heartbeat_at),
+                },
             )
-            if updated is None:
-                return
-            uow.emit(transition_event(updated, "up"))
-            await uow.commit()
-        TRANSITIONS.labels("up").inc()
-        log.info("chassis up", extra={"chassis": name, "generation": updated.generation})
 
 
 class LivenessService:

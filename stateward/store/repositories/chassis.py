@@ -119,13 +119,13 @@ class ChassisRepository:
 
     async def announce(
         self, name: str, state: str, *, expected_generation: int, stale_before: datetime | None
-    ) -> Chassis | None:
+    ) -> bool:
         """Compare-and-set the announced up/down state, bumping the generation.
 
         Succeeds for exactly one caller: the one that still sees ``expected_generation`` and a
         different announced state. For "down", ``stale_before`` also requires the stored report
         to be older than that (a fresher report that this process has not seen yet wins).
-        Returns the updated chassis, or None when the transition already happened or is void.
+        Returns False when the transition already happened or is void.
         """
         query = (
             sa.update(t)
@@ -137,9 +137,7 @@ class ChassisRepository:
         if stale_before is not None:
             query = query.where(sa.or_(t.c.heartbeat_at.is_(None), t.c.heartbeat_at < stale_before))
         result = await self.conn.execute(query)
-        if not result.rowcount:
-            return None
-        return await self.get(name)
+        return bool(result.rowcount)
 
     async def existing(self, names: Sequence[str]) -> builtins.list[str]:
         rows = await self.conn.execute(sa.select(t.c.name).where(t.c.name.in_(list(names))))
