@@ -288,3 +288,109 @@ def test_serve_supervises_and_reports_its_own_services(tmp_path: Path) -> None:
         )
         cli = OpenStackCLI(server, tmp_path)
         assert agents_by_host(cli)[("controller-1", "metadata")]["Alive"] in (True, ":-)")
+
+
+def test_agents_authenticate_with_app_credentials_clouds_yaml_and_token(tmp_path: Path) -> None:
+    import json
+
+    with running_server(tmp_path, env=FAST_LIVENESS) as server:
+        create_service_user(server)
+        cred = json.loads(
+            server.stateward(
+                "app-cred",
+                "create",
+                "agent-cred",
+                "--user",
+                "agent",
+                "--project",
+                "service",
+                "-f",
+                "json",
+            ).stdout
+        )
+        clouds = tmp_path / "clouds.yaml"
+        clouds.write_text(
+            json.dumps(
+                {
+                    "clouds": {
+                        "chassis": {
+                            "auth_type": "v3applicationcredential",
+                            "auth": {
+                                "auth_url": f"{server.url}/identity",
+                                "application_credential_id": cred["id"],
+                                "application_credential_secret": cred["secret"],
+                            },
+                        }
+                    }
+                }
+            )
+        )
+        via_cloud = start_agent(
+            server,
+            tmp_path,
+            "ac1",
+            "10.5.0.1",
+            args=["--os-cloud", "chassis"],
+            env={"OS_CLIENT_CONFIG_FILE": str(clouds), "STATEWARD_AGENT__USERNAME": ""},
+        )
+        via_config = start_agent(
+            server,
+            tmp_path,
+            "ac2",
+            "10.5.0.2",
+            env={
+                "STATEWARD_AGENT__USERNAME": "",
+                "STATEWARD_AGENT__APPLICATION_CREDENTIAL_ID": cred["id"],
+                "STATEWARD_AGENT__APPLICATION_CREDENTIAL_SECRET": cred["secret"],
+            },
+        )
+        via_token = start_agent(
+            server,
+            tmp_path,
+            "ac3",
+            "10.5.0.3",
+            env={
+                "STATEWARD_TOKEN": server.token("agent", "pw", "service"),
+                "STATEWARD_AGENT__USERNAME": "",
+            },
+        )
+        wrong = start_agent(server, tmp_path, "ac4", "10.5.0.4", password="wrong")
+        try:
+            token = server.token()
+            wait_for(
+                lambda: (
+                    {n for n, c in chassis_status(server, token).items() if c["status"] == "active"}
+                    == {"ac1", "ac2", "ac3"}
+                ),
+                what="three agents authenticated three ways",
+            )
+            assert wrong.process.wait(timeout=20) == 1
+            assert "authentication as user agent refused" in wrong.log.read_text()
+        finally:
+            for agent in (via_cloud, via_config, via_token):
+                agent.stop()
+
+
+async def test_the_client_renews_its_token_before_expiry(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from stateward.cli.client import Credentials, ServerClient
+
+    with running_server(tmp_path, env=FAST_LIVENESS) as server:
+        create_service_user(server)
+        client = ServerClient(
+            [server.url], Credentials(username="agent", password="pw", project="service")
+        )
+        try:
+            first = await client.token()
+            assert await client.token() == first  # still fresh: reused
+            assert client._expires is not None
+            lifetime = client._expires - datetime.now(UTC)
+            assert lifetime > timedelta(minutes=50)
+            # 80% of the lifetime gone: the next request renews before the token expires
+            client._expires = datetime.now(UTC) + client._margin - timedelta(seconds=1)
+            response = await client.request("GET", "/v1/chassis")
+            assert response.status_code == 200
+            assert await client.token() != first
+        finally:
+            await client.close()
