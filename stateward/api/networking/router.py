@@ -3,6 +3,7 @@ one use case, shape the answer."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -129,7 +130,9 @@ def owner_project(ctx: AuthContext, runtime: Runtime, attrs: dict[str, Any], act
     return ctx.project_id
 
 
-COMMON_FILTERS = {
+FilterSpec = dict[str, Callable[[str], Any]]
+
+COMMON_FILTERS: FilterSpec = {
     "id": str,
     "name": str,
     "description": str,
@@ -141,7 +144,7 @@ COMMON_FILTERS = {
 
 # networks -------------------------------------------------------------------------------
 
-NETWORK_FILTERS = {
+NETWORK_FILTERS: FilterSpec = {
     **COMMON_FILTERS,
     "admin_state_up": to_bool,
     "status": str,
@@ -242,7 +245,7 @@ async def delete_network(
 
 # subnets --------------------------------------------------------------------------------
 
-SUBNET_FILTERS = {
+SUBNET_FILTERS: FilterSpec = {
     **COMMON_FILTERS,
     "network_id": str,
     "cidr": str,
@@ -335,7 +338,7 @@ async def delete_subnet(
 
 # ports ----------------------------------------------------------------------------------
 
-PORT_FILTERS = {
+PORT_FILTERS: FilterSpec = {
     **COMMON_FILTERS,
     "network_id": str,
     "mac_address": str,
