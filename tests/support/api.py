@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +35,8 @@ class ApiHarness:
     async def principal(self, user: str, project: str, role: str) -> str:
         """Create (if needed) a user with ``role`` on ``project`` and return a token."""
         identity = self.runtime.identity
-        try:
+        with suppress(Exception):
             await identity.create_project(project)
-        except Exception:
-            pass
         try:
             await identity.create_user(user, PASSWORD, project=project, role=role)
         except Exception:
