@@ -17,11 +17,14 @@ def test_defaults_are_the_embedded_deployment(tmp_path: Path) -> None:
     assert (s.liveness.report_interval, s.liveness.chassis_down_time) == (30, 75)
 
 
-def test_toml_env_and_flags_in_order_of_precedence(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_toml_env_and_flags_in_order_of_precedence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = tmp_path / "stateward.toml"
-    config.write_text('[server]\nport = 7000\nhost = "0.0.0.0"\n[liveness]\nreport_interval = 1\n'
-                      'chassis_down_time = 3\n')
+    config.write_text(
+        '[server]\nport = 7000\nhost = "0.0.0.0"\n[liveness]\nreport_interval = 1\n'
+        "chassis_down_time = 3\n"
+    )
     s = load_settings(config)
     assert (s.server.port, s.server.host, s.liveness.report_interval) == (7000, "0.0.0.0", 1)
     monkeypatch.setenv("STATEWARD_SERVER__PORT", "7001")
@@ -40,8 +43,10 @@ def test_postgres_url_is_given_the_async_driver() -> None:
     ("overrides", "named"),
     [
         ({"server.port": 70000}, "server.port"),
-        ({"liveness.report_interval": 30, "liveness.chassis_down_time": 60},
-         "must be more than twice report_interval"),
+        (
+            {"liveness.report_interval": 30, "liveness.chassis_down_time": 60},
+            "must be more than twice report_interval",
+        ),
         ({"bus.dedup_window": -1}, "bus.dedup_window"),
         ({"lease.ttl": 1, "lease.renew_interval": 2}, "renew_interval must be shorter"),
         ({"server.colour": "blue"}, "server.colour"),
@@ -66,8 +71,9 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_show_masks_secrets() -> None:
-    s = load_settings(**{"identity.admin_password": "hunter2",
-                         "database.url": "postgresql://user:secret@db/sw"})
+    s = load_settings(
+        **{"identity.admin_password": "hunter2", "database.url": "postgresql://user:secret@db/sw"}
+    )
     data = masked(s)
     assert data["identity"]["admin_password"] == "**********"
     assert data["database"]["url"] == "postgresql://user:****@db/sw"

@@ -12,26 +12,45 @@ from stateward.domain.errors import Conflict, InvalidInput
 
 def test_default_pools_split_around_the_gateway() -> None:
     pools = rules.default_pools("10.0.0.0/24", "10.0.0.100")
-    assert [(p.start, p.end) for p in pools] == [("10.0.0.1", "10.0.0.99"),
-                                                 ("10.0.0.101", "10.0.0.254")]
+    assert [(p.start, p.end) for p in pools] == [
+        ("10.0.0.1", "10.0.0.99"),
+        ("10.0.0.101", "10.0.0.254"),
+    ]
     assert [(p.start, p.end) for p in rules.default_pools("10.0.0.0/24", None)] == [
-        ("10.0.0.1", "10.0.0.254")]
+        ("10.0.0.1", "10.0.0.254")
+    ]
     v6 = rules.default_pools("2001:db8::/64", "2001:db8::1")
     assert (v6[0].start, v6[0].end) == ("2001:db8::2", "2001:db8::ffff:ffff:ffff:ffff")
 
 
 def test_free_addresses_skip_used_and_gateway() -> None:
-    subnet = rules.Subnet("s", "p", "n", "", 4, "10.0.0.0/29", "10.0.0.1",
-                          rules.default_pools("10.0.0.0/29", "10.0.0.1"))
+    subnet = rules.Subnet(
+        "s",
+        "p",
+        "n",
+        "",
+        4,
+        "10.0.0.0/29",
+        "10.0.0.1",
+        rules.default_pools("10.0.0.0/29", "10.0.0.1"),
+    )
     assert list(subnet.free_addresses({"10.0.0.2", "10.0.0.4"})) == [
-        "10.0.0.3", "10.0.0.5", "10.0.0.6"]
+        "10.0.0.3",
+        "10.0.0.5",
+        "10.0.0.6",
+    ]
 
 
 @pytest.mark.parametrize(
     ("pools", "message"),
     [
-        ([rules.AllocationPool("10.0.0.10", "10.0.0.20"),
-          rules.AllocationPool("10.0.0.15", "10.0.0.30")], "overlapping"),
+        (
+            [
+                rules.AllocationPool("10.0.0.10", "10.0.0.20"),
+                rules.AllocationPool("10.0.0.15", "10.0.0.30"),
+            ],
+            "overlapping",
+        ),
         ([rules.AllocationPool("10.0.0.1", "10.0.0.5")], "conflicts"),
         ([rules.AllocationPool("10.0.1.1", "10.0.1.5")], "not in the subnet"),
         ([rules.AllocationPool("::1", "::5")], "not in the subnet"),

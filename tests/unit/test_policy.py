@@ -15,8 +15,17 @@ from stateward.identity.policy import Policy
 
 def ctx(project: str, *roles: str) -> AuthContext:
     now = datetime.now(UTC)
-    return AuthContext("u", "u", "default", project, project, "default",
-                       tuple(effective_roles(list(roles))), now, now)
+    return AuthContext(
+        "u",
+        "u",
+        "default",
+        project,
+        project,
+        "default",
+        tuple(effective_roles(list(roles))),
+        now,
+        now,
+    )
 
 
 def test_roles_imply_lesser_roles() -> None:
@@ -31,10 +40,12 @@ def test_project_scoped_defaults() -> None:
     assert not policy.allowed("create_network", ctx("p1", "member"), {"project_id": "p2"})
     assert not policy.allowed("create_network", ctx("p1", "reader"), {"project_id": "p1"})
     assert policy.allowed("create_network", ctx("p1", "admin"), {"project_id": "p2"})
-    assert policy.allowed("update_port:data_plane_status",
-                          ctx("p9", "data_plane_integrator"), {"project_id": "p1"})
-    assert not policy.allowed("update_port:data_plane_status", ctx("p1", "member"),
-                              {"project_id": "p1"})
+    assert policy.allowed(
+        "update_port:data_plane_status", ctx("p9", "data_plane_integrator"), {"project_id": "p1"}
+    )
+    assert not policy.allowed(
+        "update_port:data_plane_status", ctx("p1", "member"), {"project_id": "p1"}
+    )
     with pytest.raises(Forbidden, match="create_network:shared"):
         policy.enforce("create_network:shared", ctx("p1", "member"), {"project_id": "p1"})
 
