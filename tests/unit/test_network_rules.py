@@ -65,7 +65,7 @@ def test_invalid_pools(pools: list[rules.AllocationPool], message: str) -> None:
 def test_cidr_is_normalised_or_refused() -> None:
     assert rules.normalise_cidr("10.0.0.0/24") == ("10.0.0.0/24", 4)
     assert rules.normalise_cidr("2001:db8::/64") == ("2001:db8::/64", 6)
-    with pytest.raises(InvalidInput, match="10.0.0.0/24"):
+    with pytest.raises(InvalidInput, match=r"10\.0\.0\.0/24"):
         rules.normalise_cidr("10.0.0.7/24")
     with pytest.raises(InvalidInput, match="not a valid IP subnet"):
         rules.normalise_cidr("banana")

@@ -105,7 +105,7 @@ async def extension(alias: str, ctx: AuthContext = Depends(get_project_context))
 
 
 def body_schema(key: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """OpenAPI for a Neutron body, derived from the attribute map (so clients and fuzzers see it)."""
+    """OpenAPI for a Neutron body, derived from its attribute map (clients and fuzzers see it)."""
     schema = {
         "type": "object",
         "required": [key],
