@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from bus_contract import SETTLE, BusContract, Inbox, event
 
+import stateward.bus.nats
 from stateward.bus.nats import NatsBus
 
 MakeBus = Callable[[], Awaitable[NatsBus]]
@@ -87,3 +88,22 @@ class TestNatsBus(BusContract):
             await queued.wait_for(count)
             await broadcast.wait_for(count)
             assert time.monotonic() - started < 0.25
+
+    async def test_slow_handler_keeps_its_events_from_other_processes(
+        self, buses: list[NatsBus], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(stateward.bus.nats, "ACK_WAIT", 1.0)
+        sub = await buses[0].subscribe("journal.>", Inbox(), group="journal")
+        await sub.unsubscribe()  # the durable queue stays and fills up meanwhile
+        sent = [event("journal.entry", n=n) for n in range(3)]
+        for envelope in sent:
+            await buses[0].publish(envelope)
+
+        total = Inbox()
+        slow = Inbox(work=1.5, into=total)  # longer than ack_wait, for each event
+        await buses[0].subscribe("journal.>", slow, group="journal")  # takes all 3 at once
+        idle = Inbox(into=total)
+        await buses[1].subscribe("journal.>", idle, group="journal")
+        await total.wait_for(3, timeout=10)
+        await asyncio.sleep(1.5)
+        assert total.items == slow.items == sent, "none was redelivered to the idle process"
