@@ -1,9 +1,8 @@
 from stateward.config import to_async_url
-from stateward.domain.events import Envelope
+from stateward.domain.events import Envelope, utcnow
 from stateward.store.db import Store
 from stateward.store.migrate import upgrade_async
 from stateward.store.repositories.outbox import OutboxRepository
-from stateward.domain.events import utcnow
 
 
 async def test_outbox_row_written_with_transaction(db_url: str) -> None:
