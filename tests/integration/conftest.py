@@ -10,11 +10,11 @@ from pathlib import Path
 
 import nats
 import pytest
-from conftest import free_port, require
 from nats.js.errors import NotFoundError
 
 from stateward.bus.nats import NatsBus
 from stateward.config import BusConfig
+from tests.conftest import free_port, require
 
 
 @pytest.fixture

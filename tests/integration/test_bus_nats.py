@@ -8,13 +8,12 @@ from collections.abc import Awaitable, Callable
 
 import nats
 import pytest
-from bus_contract import SETTLE, BusContract, Inbox, event
 
 import stateward.bus.nats
 from stateward.bus.nats import NatsBus
 from stateward.config import BusConfig
-
-from .conftest import NatsServer
+from tests.bus_contract import SETTLE, BusContract, Inbox, event
+from tests.integration.conftest import NatsServer
 
 MakeBus = Callable[[], Awaitable[NatsBus]]
 
