@@ -93,12 +93,10 @@ class ProcessManager:
         return self.process
 
     async def stop(self, pid: int | None = None) -> None:
-        own = self.process is not None and self.process.returncode is None
-        pid = pid if pid is not None else (self.process.pid if own else self.read_pid())
+        child = self.process if self.process and self.process.returncode is None else None
+        pid = pid if pid is not None else (child.pid if child else self.read_pid())
         # Our own child is stopped whatever it exec'd into; an adopted pid only if it checks.
-        if pid is not None and (
-            (own and self.process and self.process.pid == pid) or self.check(pid)
-        ):
+        if pid is not None and ((child is not None and child.pid == pid) or self.check(pid)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             loop = asyncio.get_running_loop()
