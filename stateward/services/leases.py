@@ -60,6 +60,11 @@ class SingletonRole:
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
+        if self._abandoned:
+            # Let cancelled attempts finish their rollback before the store closes: an attempt
+            # still holding a connection when the engine is disposed never completes, and the
+            # event loop then hangs at shutdown. Bounded, for a store that stopped answering.
+            await asyncio.wait(set(self._abandoned), timeout=min(self.ttl, 5.0))
         await self._stop_body()
         if self.generation is not None:
             try:
