@@ -181,13 +181,13 @@ async def nats_run(
         handled,
         transactions,
     )
-    out, _ = await producer.communicate()
-    if baseline:
+    if baseline:  # stop consuming first: the backlog beyond the window is not measured
         await sub.unsubscribe()
         absorbed, tx = e_h - s_h, e_tx - s_tx
     else:
         await service.absorber.stop()
         absorbed, tx = e_a - s_a, e_t - s_t
+    out, _ = await producer.communicate()
     await bus.close()
     del a0, t0
     sent = json.loads(out.decode().strip().splitlines()[-1])["sent"] if out else 0

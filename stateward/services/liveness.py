@@ -167,6 +167,7 @@ class HeartbeatAbsorber:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sub: Subscription | None = None
+        self._signals = 0
         self.listen_bus = True
 
     async def start(self) -> None:
@@ -201,6 +202,11 @@ class HeartbeatAbsorber:
                 self.submit(name, services if isinstance(services, dict) else None, "nats")
         except (ValueError, KeyError, TypeError):
             log.warning("undecodable heartbeat dropped", extra={"size": len(data)})
+        self._signals += 1
+        if self._signals % 256 == 0:
+            # Under a flood the subscription's queue never empties and never yields: give the
+            # writer its turn, or nothing gets written until the flood stops.
+            await asyncio.sleep(0)
 
     def submit(
         self, name: str, services: dict[str, Any] | None, transport: str = "http"
