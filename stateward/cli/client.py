@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -79,17 +81,35 @@ def _domain(value: str) -> dict[str, str]:
     return {"id": "default"} if value.lower() == "default" else {"name": value}
 
 
+CLOUDS_YAML_PATHS = (
+    Path("clouds.yaml"),
+    Path.home() / ".config" / "openstack" / "clouds.yaml",
+    Path("/etc/openstack/clouds.yaml"),
+)
+
+
+def load_cloud(name: str) -> dict[str, Any]:
+    """One entry of clouds.yaml, found where openstacksdk looks (OS_CLIENT_CONFIG_FILE first)."""
+    import yaml
+
+    env = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    for path in ([Path(env)] if env else []) + list(CLOUDS_YAML_PATHS):
+        if path.is_file():
+            clouds = (yaml.safe_load(path.read_text()) or {}).get("clouds") or {}
+            if name in clouds:
+                return dict(clouds[name])
+    raise AuthError(f"cloud {name!r} not found in clouds.yaml")
+
+
 def credentials_from(token: str | None, cloud: str | None, config: AgentConfig) -> Credentials:
     """--token wins, then a clouds.yaml entry, then the [agent] section of the config."""
     if token:
         return Credentials(token=token)
     cloud = cloud or config.cloud
     if cloud:
-        from openstack import config as occ
-
-        entry = occ.OpenStackConfig().get_one(cloud=cloud)
-        auth = dict(entry.config.get("auth") or {})
-        auth_type = str(entry.config.get("auth_type") or "password")
+        entry = load_cloud(cloud)
+        auth = dict(entry.get("auth") or {})
+        auth_type = str(entry.get("auth_type") or "password")
         if auth_type in ("v3applicationcredential", "applicationcredential"):
             return Credentials(
                 app_cred_id=auth.get("application_credential_id"),
