@@ -203,6 +203,14 @@ def test_api_and_cli_guards(tmp_path: Path) -> None:
                 what="x1 down",
             )
             assert client.get("/v1/chassis/x1").json()["chassis"]["status"] == "down"
+            # Neutron's behaviour: a port bound to a dead host gets binding_failed
+            net = client.post("/networking/v2.0/networks", json={"network": {"name": "n1"}})
+            port = client.post(
+                "/networking/v2.0/ports",
+                json={"port": {"network_id": net.json()["network"]["id"], "binding:host_id": "x1"}},
+            )
+            assert port.status_code == 201, port.text
+            assert port.json()["port"]["binding:vif_type"] == "binding_failed"
 
         listed = server.stateward("chassis", "list", "--status", "down", "-f", "json")
         assert [c["name"] for c in __import__("json").loads(listed.stdout)] == ["x1"]
