@@ -22,6 +22,7 @@ from stateward.identity.policy import Policy
 from stateward.services.identity import IdentityService
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
+from stateward.services.profiles import ProfileRecorder, ProfileService
 from stateward.store.db import Store
 from stateward.store.migrate import code_heads, current_heads, upgrade_async
 
@@ -57,7 +58,9 @@ class Runtime:
         )
         self.identity = IdentityService(self.store, settings.identity)
         self.network = NetworkService(self.store, settings.network)
-        self.roles: list[Role] = [self.relay]
+        self.profiles = ProfileService(self.store, settings.profiler)
+        self.profile_recorder = ProfileRecorder(self.profiles, settings.profiler)
+        self.roles: list[Role] = [self.profile_recorder, self.relay]
         self.generated_admin_password: str | None = None
         self._started: list[Role] = []
 

@@ -4,17 +4,18 @@ Usable on its own: ``model`` (profiles, module spans, JSON export), ``stamp`` (t
 and trace propagation), ``logs`` (rebuild profiles from JSON-lines logs of several
 processes) and ``render`` (text timeline, cost table, SVG) import neither the server
 runtime, FastAPI nor SQLAlchemy.
+
+Roles stamp with ``from stateward.profiler.stamp import stamp``.
 """
 
 from stateward.profiler.model import CHECKPOINTS, MODULES, Profile
-from stateward.profiler.stamp import new_trace, stamp, trace_from_headers, trace_headers
+from stateward.profiler.stamp import new_trace, trace_from_headers, trace_headers
 
 __all__ = [
     "CHECKPOINTS",
     "MODULES",
     "Profile",
     "new_trace",
-    "stamp",
     "trace_from_headers",
     "trace_headers",
 ]
