@@ -6,7 +6,7 @@
 - ``POST /v1/profiles/{id}/checkpoints`` — ``{"checkpoints": {"T09": <epoch s>, ...}}``; a
   consumer on another machine posts the checkpoints only it can see. Idempotent: a checkpoint
   already recorded keeps its first time (the answer lists ``recorded`` and ``kept``).
-- ``GET /v1/profiles/{id}/svg`` — the profile drawn for reports.
+- ``GET /v1/profiles/{id}/svg`` and ``.../png`` — the profile drawn for reports.
 
 Policy: every action defaults to ``rule:admin_or_service``. Profiles describe the
 infrastructure's inner timings (hosts, processes), which is operator information, and the
@@ -16,6 +16,7 @@ application credential with the ``service`` role). Operators can widen it in pol
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -26,6 +27,7 @@ from stateward.api.listing import list_response, parse_list_query
 from stateward.domain.errors import InvalidInput
 from stateward.domain.identity import AuthContext
 from stateward.identity.policy import register, rule
+from stateward.profiler.png import render_png
 from stateward.profiler.render import render_svg
 from stateward.runtime import Runtime
 
@@ -81,6 +83,17 @@ async def profile_svg(
     runtime.policy.enforce("profiles:get", ctx)
     profile = await runtime.profiles.get(trace_id)
     return Response(render_svg(profile), media_type="image/svg+xml")
+
+
+@router.get("/{trace_id}/png")
+async def profile_png(
+    trace_id: str,
+    runtime: Runtime = Depends(get_runtime),
+    ctx: AuthContext = Depends(get_context),
+) -> Response:
+    runtime.policy.enforce("profiles:get", ctx)
+    profile = await runtime.profiles.get(trace_id)
+    return Response(await asyncio.to_thread(render_png, profile), media_type="image/png")
 
 
 @router.post("/{trace_id}/checkpoints")

@@ -28,6 +28,7 @@ from stateward.cli.client import (
 from stateward.cli.output import ColumnOption, Format, FormatOption, emit_list, emit_one
 from stateward.profiler.logs import ImportReport, import_logs, sorted_profiles
 from stateward.profiler.model import Profile
+from stateward.profiler.png import render_png
 from stateward.profiler.render import render_svg, render_text
 
 app = typer.Typer(help="Performance profiles of the fault path (checkpoints T00..T10).")
@@ -68,10 +69,13 @@ def _with_client(client: ServerClient, fn: Any) -> Any:
         raise _fail(exc.message)
 
 
-def _show(profile: Profile, fmt: Format, svg: Path | None) -> None:
+def _show(profile: Profile, fmt: Format, svg: Path | None, png: Path | None) -> None:
     if svg is not None:
         svg.write_text(render_svg(profile))
         typer.echo(f"wrote {svg}", err=True)
+    if png is not None:
+        png.write_bytes(render_png(profile))
+        typer.echo(f"wrote {png}", err=True)
     if fmt is Format.table:
         typer.echo(render_text(profile), nl=False)
     elif fmt is Format.json:
@@ -113,6 +117,7 @@ def profile_show(
     profile_id: str = typer.Argument(..., metavar="ID", help="The profile (trace) id."),
     logs: list[Path] | None = LogOption,
     svg: Path | None = typer.Option(None, "--svg", help="Also write the profile as SVG here."),
+    png: Path | None = typer.Option(None, "--png", help="Also write the profile as PNG here."),
     fmt: Format = FormatOption,
     server: str | None = ServerOption,
     token: str | None = TokenOption,
@@ -132,7 +137,7 @@ def profile_show(
         client = make_client(server, token, username, password, project, os_cloud)
         export = _with_client(client, lambda c: c.get_json(f"/v1/profiles/{profile_id}"))
         profile = Profile.from_export(export["profile"])
-    _show(profile, fmt, svg)
+    _show(profile, fmt, svg, png)
 
 
 @app.command("import-log")

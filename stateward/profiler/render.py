@@ -1,6 +1,6 @@
 """Draw a profile: the seed's text timeline, the table of components by time cost, and an SVG
-(hand-written, no dependency) for reports. ``render_png`` rasterises the same picture with
-the dependency-free encoder in ``stateward.profiler.png``.
+(hand-written, no dependency) for reports. ``stateward.profiler.png.render_png`` rasterises the same
+picture without any dependency.
 """
 
 from __future__ import annotations

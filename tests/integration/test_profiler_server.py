@@ -77,6 +77,9 @@ def _exercise(server: LiveServer, tmp_path: Path) -> None:
         svg = http.get("/v1/profiles/fault-1/svg")
         assert svg.headers["content-type"].startswith("image/svg+xml")
         ET.fromstring(svg.text)
+        png = http.get("/v1/profiles/fault-1/png")
+        assert png.headers["content-type"] == "image/png"
+        assert png.content.startswith(b"\x89PNG\r\n\x1a\n")
 
         # Bad input is a precise 400 and writes nothing; unknown profile is a 404.
         bad = http.post("/v1/profiles/fault-2/checkpoints", json={"checkpoints": {"T11": t0}})
@@ -204,11 +207,14 @@ def test_two_processes_stamp_one_trace_and_the_cli_rebuilds_it(
         str(consumer_log),
         "--svg",
         str(tmp_path / "t.svg"),
+        "--png",
+        str(tmp_path / "t.png"),
     )
     assert shown.returncode == 0, shown.stderr
     assert "Profile trace-xyz:" in shown.stdout and "10-handled alarm" in shown.stdout
     assert "components by time cost" in shown.stdout
     ET.parse(tmp_path / "t.svg")
+    assert (tmp_path / "t.png").read_bytes().startswith(b"\x89PNG")
     listed = profile("list", "--log", str(server_log), "-f", "value", "-c", "id")
     assert listed.stdout.split() == ["trace-xyz"]
 

@@ -131,3 +131,38 @@ def test_partial_profile_renders(tmp_path: Path) -> None:
     profile.add("T05", T0)
     ET.fromstring(render_svg(profile))
     assert "missing" in render_text(profile)
+
+
+def _decode_png(data: bytes) -> tuple[int, int, bytes]:
+    """Check the PNG structure (signature, chunk CRCs) and return width, height, RGB rows."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + body)
+        chunks[kind] = chunks.get(kind, b"") + body
+        pos += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (depth, colour) == (8, 2)
+    raw = zlib.decompress(chunks[b"IDAT"])
+    assert len(raw) == height * (1 + 3 * width)
+    return width, height, raw
+
+
+def test_png_is_a_valid_image_with_the_module_colours() -> None:
+    from stateward.profiler.png import hex_rgb, render_png
+    from stateward.profiler.render import MODULE_COLOURS
+
+    width, height, raw = _decode_png(render_png(_profile()))
+    assert width > 1000 and height > 600
+    for name, colour in MODULE_COLOURS.items():
+        assert bytes(hex_rgb(colour)) in raw, name  # every module's bar is drawn
+    partial = Profile("partial")
+    partial.add("T05", T0)
+    _decode_png(render_png(partial, scale=1))
