@@ -86,6 +86,17 @@ def new_trace(parent: str | None = None) -> TraceContext:
     return TraceContext(trace_id=uuid.uuid4().hex, parent=parent)
 
 
+def open_trace(host_down_at: float | None = None, **meta: Any) -> TraceContext:
+    """Open the trace of a raw failure as it arrives: T01 now, and T00 when the monitor said
+    when the host went down (``host_down_at``, epoch seconds; e.g. a Doctor event's ``time``).
+    """
+    trace = new_trace()
+    if host_down_at is not None:
+        stamp(trace, "T00", t=host_down_at, **meta)
+    stamp(trace, "T01", **meta)
+    return trace
+
+
 def stamp(
     trace: TraceContext | None, checkpoint: str, *, t: float | None = None, **meta: Any
 ) -> Stamp | None:

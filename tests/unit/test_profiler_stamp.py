@@ -13,6 +13,7 @@ from stateward.profiler.stamp import (
     Stamp,
     add_sink,
     new_trace,
+    open_trace,
     remove_sink,
     stamp,
     trace_from_headers,
@@ -87,3 +88,30 @@ def test_trace_travels_in_the_bus_envelope() -> None:
     trace = new_trace()
     envelope = Envelope(event_type="compute.instance.update", publisher_id="t", trace=trace)
     assert Envelope.from_dict(envelope.to_dict()).trace == trace
+
+
+def test_a_raw_failure_opens_a_trace(sunk: list[Stamp]) -> None:
+    trace = open_trace(host_down_at=1_795_306_991.0, host="compute-1")
+    assert [(s.checkpoint, s.trace_id) for s in sunk] == [
+        ("T00", trace.trace_id),
+        ("T01", trace.trace_id),
+    ]
+    assert sunk[0].t == 1_795_306_991.0 and sunk[1].t > sunk[0].t
+    assert sunk[1].meta == {"host": "compute-1"}
+    assert open_trace().trace_id != trace.trace_id
+
+
+def test_the_profiler_core_imports_no_server_code(python_env: dict[str, str]) -> None:
+    """The package works offline: model, stamp, logs and render need no server runtime."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import stateward.profiler.model, stateward.profiler.stamp, stateward.profiler.logs\n"
+        "import stateward.profiler.render, stateward.profiler.png\n"
+        "bad = [m for m in ('fastapi', 'sqlalchemy', 'stateward.runtime', 'stateward.store')"
+        " if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=python_env)
