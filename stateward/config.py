@@ -114,7 +114,7 @@ class LivenessConfig(Section):
         return self
 
 
-class ProfilerConfig(BaseModel):
+class ProfilerConfig(Section):
     """The performance profiler's recorder (checkpoints T00..T10 into the store)."""
 
     record: bool = Field(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
+import pytest
+
+from stateward.config import ConfigError, load_settings
 from stateward.profiler.model import (
     CHECKPOINTS,
     MODULES,
@@ -146,3 +150,13 @@ def test_export_round_trip() -> None:
     copy = Profile.from_export(json.loads(json.dumps(original.to_export())))
     assert copy.checkpoints == original.checkpoints
     assert copy.to_export()["checkpoints"][2]["meta"] == {"vms": 50}
+
+
+def test_profiler_config_validates_and_refuses_unknown_keys(tmp_path: Path) -> None:
+
+    settings = load_settings(state_dir=tmp_path, **{"profiler.flush_interval": 0.2})
+    assert settings.profiler.flush_interval == 0.2 and settings.profiler.record is True
+    with pytest.raises(ConfigError, match=r"profiler\.batch_size"):
+        load_settings(state_dir=tmp_path, **{"profiler.batch_size": 0})
+    with pytest.raises(ConfigError, match=r"profiler\.flush"):
+        load_settings(state_dir=tmp_path, **{"profiler.flush": 1})
