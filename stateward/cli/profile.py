@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 
 from stateward.cli.client import (
     ClientError,
@@ -25,11 +26,18 @@ from stateward.cli.client import (
     UsernameOption,
     make_client,
 )
-from stateward.cli.output import ColumnOption, Format, FormatOption, emit_list, emit_one
+from stateward.cli.output import (
+    ColumnOption,
+    Format,
+    FormatOption,
+    console,
+    emit_list,
+    emit_one,
+)
 from stateward.profiler.logs import ImportReport, import_logs, sorted_profiles
 from stateward.profiler.model import Profile
 from stateward.profiler.png import render_png
-from stateward.profiler.render import render_svg, render_text
+from stateward.profiler.render import list_table, render_svg, render_text
 
 app = typer.Typer(help="Performance profiles of the fault path (checkpoints T00..T10).")
 
@@ -109,7 +117,17 @@ def profile_list(
     else:
         client = make_client(server, token, username, password, project, os_cloud)
         rows = _with_client(client, lambda c: c.get_json("/v1/profiles", limit=limit)["profiles"])
-    emit_list(rows, fmt, columns)
+    _emit_summaries(rows, fmt, columns)
+
+
+def _emit_summaries(
+    rows: list[dict[str, Any]], fmt: Format, columns: list[str] | None = None
+) -> None:
+    if fmt is Format.table and not columns:
+        # Wide enough that trace ids are never cut: they are what users copy.
+        Console(width=max(console.width, 150)).print(list_table(rows))
+    else:
+        emit_list(rows, fmt, columns)
 
 
 @app.command("show")
@@ -176,7 +194,7 @@ def profile_import_log(
         for profile in profiles:
             typer.echo(render_text(profile))
     else:
-        emit_list(_summaries(profiles), fmt)
+        _emit_summaries(_summaries(profiles), fmt)
 
 
 def _post_profiles(client: ServerClient, profiles: list[Profile]) -> None:

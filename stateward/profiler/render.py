@@ -115,16 +115,22 @@ def render_text(profile: Profile, width: int = 50, console_width: int = 100) -> 
     return buffer.getvalue()
 
 
-def list_table(profiles: list[Profile]) -> Table:
-    table = Table("ID", "Started", "Total", "Checkpoints", "Slowest", box=box.SIMPLE)
-    for profile in profiles:
-        summary = profile.summary()
+def list_table(rows: list[dict[str, object]]) -> Table:
+    """Profile summaries (``Profile.summary()`` or the API's list items) as a table."""
+    table = Table(box=box.SIMPLE)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("Started", no_wrap=True)
+    table.add_column("Total", justify="right", no_wrap=True)
+    table.add_column("Checkpoints", justify="right")
+    table.add_column("Slowest")
+    for row in rows:
+        total = row.get("total_ms")
         table.add_row(
-            profile.trace_id,
-            summary["started_at"] or "-",
-            _fmt_ms(profile.total_ms),
-            f"{summary['checkpoints']}/11",
-            summary["slowest"] or "-",
+            str(row.get("id")),
+            str(row.get("started_at") or "-").replace("+00:00", "Z"),
+            _fmt_ms(total if isinstance(total, int | float) else None),
+            f"{row.get('checkpoints')}/11",
+            str(row.get("slowest") or "-"),
         )
     return table
 

@@ -217,6 +217,8 @@ def test_two_processes_stamp_one_trace_and_the_cli_rebuilds_it(
     assert (tmp_path / "t.png").read_bytes().startswith(b"\x89PNG")
     listed = profile("list", "--log", str(server_log), "-f", "value", "-c", "id")
     assert listed.stdout.split() == ["trace-xyz"]
+    table = profile("list", "--log", str(server_log), "--log", str(consumer_log))
+    assert "trace-xyz" in table.stdout and "11/11" in table.stdout
 
 
 def test_import_log_stores_into_a_server(tmp_path: Path) -> None:
