@@ -61,9 +61,10 @@ class ProfileRepository:
         unique: dict[tuple[str, str], CheckpointRow] = {}
         for row in ordered:
             unique.setdefault((row.trace_id, row.name), row)
-        existing = await self._existing(list(unique))
-        await self.conn.execute(
-            self._insert(cp),
+        # RETURNING names only the rows this statement inserted: exact even when another
+        # process inserts the same checkpoint concurrently.
+        result = await self.conn.execute(
+            self._insert(cp).returning(cp.c.trace_id, cp.c.name),
             [
                 {
                     "trace_id": r.trace_id,
@@ -76,15 +77,7 @@ class ProfileRepository:
                 for r in unique.values()
             ],
         )
-        return set(unique) - existing
-
-    async def _existing(self, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-        traces = sorted({k[0] for k in keys})
-        result = await self.conn.execute(
-            sa.select(cp.c.trace_id, cp.c.name).where(cp.c.trace_id.in_(traces))
-        )
-        wanted = set(keys)
-        return {(r.trace_id, r.name) for r in result if (r.trace_id, r.name) in wanted}
+        return {(row.trace_id, row.name) for row in result}
 
     async def get(self, trace_id: str) -> Profile | None:
         found = await self.load([trace_id])
