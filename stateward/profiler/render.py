@@ -28,7 +28,7 @@ MODULE_COLOURS = {
 def _fmt_ms(ms: float | None) -> str:
     if ms is None:
         return "-"
-    return f"{ms:.3f}ms" if abs(ms) < 10 else f"{ms:.1f}ms"
+    return f"{ms:.3f}ms" if abs(ms) < 1 else f"{ms:.1f}ms"
 
 
 def _col(ms: float, total: float, width: int) -> int:
