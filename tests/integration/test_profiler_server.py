@@ -246,3 +246,32 @@ def test_import_log_stores_into_a_server(tmp_path: Path) -> None:
         with server.client(token) as http:
             export = http.get("/v1/profiles/from-logs").json()["profile"]
         assert [export[n] for n in NAMES] == [float(ms) for ms in OFFSETS_MS]
+
+        # The same server through a clouds.yaml entry (password auth, as the openstack CLI).
+        clouds = server.stateward(
+            "clouds-yaml", "--url", server.url, "--password", ADMIN_PASSWORD
+        ).stdout
+        (tmp_path / "clouds.yaml").write_text(clouds)
+        env = {k: v for k, v in server.env.items() if not k.startswith("STATEWARD_URL")}
+        env["OS_CLIENT_CONFIG_FILE"] = str(tmp_path / "clouds.yaml")
+        listed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "stateward",
+                "profile",
+                "list",
+                "--os-cloud",
+                "stateward",
+                "-f",
+                "value",
+                "-c",
+                "id",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout.split() == ["from-logs"]
