@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from stateward.cli.client import Credentials, ServerClient
 from stateward.profiler.model import NAMES
 from tests.support.server import ADMIN_PASSWORD, LiveServer, running_server
 
@@ -101,6 +102,35 @@ def _exercise(server: LiveServer, tmp_path: Path) -> None:
         denied = http.post("/v1/profiles/fault-1/checkpoints", json={"checkpoints": {"T09": t0}})
         assert denied.status_code == 403
 
+    # A consumer's service account (application credential with the service role) may post.
+    server.stateward("project", "create", "services")
+    server.stateward(
+        "user", "create", "vnfm", "--password", "pw", "--project", "services", "--role", "service"
+    )
+    cred = json.loads(
+        server.stateward(
+            "app-cred",
+            "create",
+            "vnfm-profiler",
+            "--user",
+            "vnfm",
+            "--project",
+            "services",
+            "--role",
+            "service",
+            "-f",
+            "json",
+        ).stdout
+    )
+    service = ServerClient(
+        server.url, Credentials(app_cred_id=cred["id"], app_cred_secret=cred["secret"])
+    )
+    with service:
+        answer = service.post_json(
+            "/v1/profiles/fault-3/checkpoints", {"checkpoints": {"T09": t0, "T10": t0 + 0.001}}
+        )
+    assert answer["recorded"] == ["T09", "T10"] and answer["profile"]["M05"] is None
+
     # The CLI draws the stored profile (token auth) and exports it (password auth).
     shown = _cli(server, "show", "fault-1", "--svg", str(tmp_path / "fault.svg"), token=token)
     assert shown.returncode == 0, shown.stderr
@@ -123,7 +153,7 @@ def _exercise(server: LiveServer, tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     assert json.loads(exported.stdout)["T05"] == 75.0
     listed = _cli(server, "list", "-f", "json", token=token)
-    assert [p["id"] for p in json.loads(listed.stdout)] == ["fault-1"]
+    assert [p["id"] for p in json.loads(listed.stdout)] == ["fault-3", "fault-1"]
     missing = _cli(server, "show", "nope", token=token)
     assert missing.returncode == 1 and "Profile nope could not be found" in missing.stderr
 
