@@ -115,5 +115,6 @@ async def test_runtime_records_its_roles_stamps(tmp_path: Path) -> None:
         profile = await runtime.profiles.get(trace.trace_id)
         assert profile.present == ["T00", "T01"]
         assert profile.to_export()["M00"] >= 19.0
+        assert profile.checkpoint_meta["T01"]["process"] == runtime.process_id
     finally:
         await runtime.stop()
