@@ -100,9 +100,54 @@ class NetworkConfig(Section):
     base_mac: str = "fa:16:3e:00:00:00"
 
 
+class LocalServiceConfig(Section):
+    """A local service supervised like Neutron's ProcessManager/ProcessMonitor."""
+
+    name: str = Field(..., min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    command: list[str] = Field(..., min_length=1, description="argv of the service")
+    pid_file: Path | None = Field(default=None, description="Written with the pid while it runs")
+    respawn: bool = Field(default=True, description="Start it again when it exits")
+    respawn_delay: float = Field(
+        default=1.0, ge=0, description="Wait this long before a respawn (s)"
+    )
+
+
 class LivenessConfig(Section):
-    report_interval: float = Field(30.0, gt=0)
-    chassis_down_time: float = Field(75.0, gt=0)
+    report_interval: float = Field(
+        default=30.0, gt=0, description="How often agents report their timestamp and services (s)"
+    )
+    chassis_down_time: float = Field(
+        default=75.0,
+        gt=0,
+        description="A chassis whose last report is older than this is down (s); must be "
+        "more than twice report_interval",
+    )
+    restart_grace: float | None = Field(
+        default=None,
+        ge=0,
+        description="After a (re)start of the deadline watcher, no chassis is declared down "
+        "before this long (s); default chassis_down_time",
+    )
+    refuse_binding_to_dead_chassis: bool = Field(
+        default=False,
+        description="Refuse (409) a port binding to a down or unknown chassis instead of "
+        "binding_failed",
+    )
+    batch_max: int = Field(
+        default=2000, ge=1, description="Heartbeats written per transaction, at most"
+    )
+    batch_delay: float = Field(
+        default=0.005,
+        ge=0,
+        description="How long the absorber collects heartbeats before a write (s)",
+    )
+    server_chassis: str | None = Field(
+        default=None,
+        description="Chassis name the server reports its own services under (hostname)",
+    )
+    services: list[LocalServiceConfig] = Field(
+        default_factory=list, description="Services `stateward serve` supervises and reports"
+    )
 
     @model_validator(mode="after")
     def _down_time_guard(self) -> LivenessConfig:
@@ -112,6 +157,34 @@ class LivenessConfig(Section):
                 f"report_interval ({self.report_interval})"
             )
         return self
+
+    @property
+    def grace(self) -> float:
+        return self.chassis_down_time if self.restart_grace is None else self.restart_grace
+
+
+class AgentConfig(Section):
+    """``stateward agent``: how it reaches and authenticates to the server."""
+
+    server: list[str] = Field(default_factory=list, description="Server URLs, tried in order")
+    chassis: str | None = None
+    local_ip: str | None = None
+    tunnel_types: list[str] = ["geneve", "vxlan", "gre"]
+    username: str | None = None
+    password: SecretStr | None = None
+    project: str = "service"
+    user_domain: str = "Default"
+    project_domain: str = "Default"
+    application_credential_id: str | None = None
+    application_credential_secret: SecretStr | None = None
+    cloud: str | None = Field(default=None, description="clouds.yaml entry to authenticate with")
+    transport: Literal["http", "nats"] | None = Field(
+        default=None,
+        description="Heartbeat transport; default nats when bus.url is NATS, else http",
+    )
+    jitter: float = Field(default=0.1, ge=0, le=0.5, description="Fraction of report_interval")
+    max_backoff: float = Field(default=5.0, gt=0, description="Longest wait between retries (s)")
+    services: list[LocalServiceConfig] = Field(default_factory=list)
 
 
 class ProfilerConfig(Section):
@@ -160,6 +233,7 @@ class Settings(BaseSettings):
     network: NetworkConfig = NetworkConfig()
     liveness: LivenessConfig = LivenessConfig()
     profiler: ProfilerConfig = ProfilerConfig()
+    agent: AgentConfig = AgentConfig()
 
     _toml_file: Path | None = None
 

@@ -21,6 +21,8 @@ from stateward.config import Settings
 from stateward.identity.policy import Policy
 from stateward.profiler.stamp import set_process_name
 from stateward.services.identity import IdentityService
+from stateward.services.leases import SingletonRole
+from stateward.services.liveness import WATCHER_LEASE, LivenessService, ServerServices
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
 from stateward.services.profiles import ProfileRecorder, ProfileService
@@ -58,11 +60,33 @@ class Runtime:
             retention=settings.outbox.sent_retention,
         )
         self.identity = IdentityService(self.store, settings.identity)
-        self.network = NetworkService(self.store, settings.network)
+        self.liveness = LivenessService(self.store, self.bus, settings.liveness)
+        self.network = NetworkService(
+            self.store,
+            settings.network,
+            binding_check=self.liveness.host_alive,
+            refuse_dead_binding=settings.liveness.refuse_binding_to_dead_chassis,
+        )
+        # The deadline watcher runs in one process at a time; every process absorbs heartbeats.
+        self.liveness_watcher = SingletonRole(
+            self.store,
+            WATCHER_LEASE,
+            self.process_id,
+            self.liveness.watcher.run,
+            ttl=settings.lease.ttl,
+            renew_interval=settings.lease.renew_interval,
+        )
         set_process_name(self.process_id)  # names this process in its profile checkpoints
         self.profiles = ProfileService(self.store, settings.profiler)
         self.profile_recorder = ProfileRecorder(self.profiles, settings.profiler)
-        self.roles: list[Role] = [self.profile_recorder, self.relay]
+        self.roles: list[Role] = [
+            self.profile_recorder,
+            self.relay,
+            self.liveness.absorber,
+            self.liveness_watcher,
+        ]
+        if settings.liveness.services:
+            self.roles.append(ServerServices(self.liveness, settings))
         self.generated_admin_password: str | None = None
         self._started: list[Role] = []
 

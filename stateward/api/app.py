@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stateward import __version__
-from stateward.api import compute, errors, identity, networking, profiles, system
+from stateward.api import chassis, compute, errors, identity, networking, profiles, system
 from stateward.api.middleware import RequestMiddleware
+from stateward.api.networking import agents
 from stateward.runtime import Runtime
 
 
@@ -38,8 +39,10 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     for router in (
         identity.router,
         networking.router,
+        agents.router,
         compute.router,
         system.router,
+        chassis.router,
         profiles.router,
     ):
         app.include_router(router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from stateward import __version__
-from stateward.cli import identity, profile, server
+from stateward.cli import agent, chassis, identity, profile, server
 
 app = typer.Typer(
     name="stateward",
@@ -15,6 +15,8 @@ app = typer.Typer(
 )
 
 app.command("serve")(server.serve)
+app.command("agent")(agent.agent)
+app.add_typer(chassis.chassis_app, name="chassis")
 app.command("clouds-yaml")(server.clouds_yaml)
 app.add_typer(server.db_app, name="db")
 app.add_typer(server.config_app, name="config")

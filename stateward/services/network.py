@@ -590,6 +590,24 @@ class NetworkService:
         else:
             port.binding_vif_type = rules.VIF_BINDING_FAILED
             port.binding_vif_details = {}
+            # Name the chassis, so operators and alarms see why the binding failed.
+            uow.emit(
+                Envelope(
+                    event_type="port.binding.failed",
+                    publisher_id=PUBLISHER,
+                    project_id=port.project_id,
+                    resource_id=port.id,
+                    priority="ERROR",
+                    traits={
+                        "host": port.binding_host_id,
+                        "chassis": port.binding_host_id,
+                        "port_id": port.id,
+                        "tenant_id": port.project_id,
+                        "project_id": port.project_id,
+                        "reason": "chassis down" if alive is False else "chassis unknown",
+                    },
+                )
+            )
 
     async def get_port(self, port_id: str) -> Port:
         async with self.store.uow(readonly=True) as uow:

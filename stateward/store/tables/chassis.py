@@ -17,4 +17,8 @@ chassis = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
     sa.Column("announced", sa.String(8), nullable=True),
+    # 0003_liveness: the interval the agent was told to report at, and the Neutron agents
+    # (service binaries) an operator disabled with `openstack network agent set --disable`.
+    sa.Column("report_interval", sa.Float, nullable=True),
+    sa.Column("disabled_agents", JSON, nullable=False, server_default="[]"),
 )
