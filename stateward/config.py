@@ -108,6 +108,31 @@ class LivenessConfig(BaseModel):
         return self
 
 
+class ComputeConfig(BaseModel):
+    host_down_server_state: Literal["error", "stopped", "unchanged"] = Field(
+        "error",
+        description="What forcing a host down does to its servers: 'error' (vm_state error, "
+        "what Doctor's consumers alarm on), 'stopped' (vm_state stopped, power_state 4, the "
+        "seed's example) or 'unchanged' (upstream Nova: forced_down only).",
+    )
+
+
+class InspectorConfig(BaseModel):
+    enabled: bool = Field(True, description="Accept raw failures and react to chassis.down.")
+    handle_chassis_down: bool = Field(
+        True, description="Treat liveness' chassis.down as a raw failure of that host."
+    )
+    port_data_plane_down: bool = Field(
+        True, description="On host down, set data_plane_status DOWN on the host's ports."
+    )
+    duplicate_window: float = Field(
+        3600.0,
+        gt=0,
+        description="A raw failure repeating host, type, monitor and monitor_event_id within "
+        "this many seconds is a duplicate (s).",
+    )
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("stateward"))
 
@@ -133,6 +158,8 @@ class Settings(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     network: NetworkConfig = NetworkConfig()
     liveness: LivenessConfig = LivenessConfig()
+    compute: ComputeConfig = ComputeConfig()
+    inspector: InspectorConfig = InspectorConfig()
 
     _toml_file: Path | None = None
 

@@ -19,7 +19,9 @@ import sqlalchemy as sa
 from stateward.bus import Bus, create_bus
 from stateward.config import Settings
 from stateward.identity.policy import Policy
+from stateward.services.compute import ComputeService
 from stateward.services.identity import IdentityService
+from stateward.services.inspector import Inspector
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
 from stateward.store.db import Store
@@ -57,7 +59,9 @@ class Runtime:
         )
         self.identity = IdentityService(self.store, settings.identity)
         self.network = NetworkService(self.store, settings.network)
-        self.roles: list[Role] = [self.relay]
+        self.compute = ComputeService(self.store, settings.compute, settings.liveness)
+        self.inspector = Inspector(self.store, self.bus, settings.compute, settings.inspector)
+        self.roles: list[Role] = [self.relay, self.inspector]
         self.generated_admin_password: str | None = None
         self._started: list[Role] = []
 
