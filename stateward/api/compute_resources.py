@@ -139,6 +139,9 @@ def _host_binary(body: dict[str, Any], extra: tuple[str, ...] = ()) -> tuple[str
     return body["host"], body["binary"]
 
 
+LEGACY_ACTIONS = ("enable", "disable", "disable-log-reason", "force-down")
+
+
 async def _legacy_service(runtime: Runtime, host: str, binary: str) -> ComputeServiceView:
     view = await runtime.compute.service(host) if binary == rules.COMPUTE_BINARY else None
     if view is None:
@@ -160,6 +163,8 @@ async def update_service(
         raise _bad("Invalid input: the body must be an object.")
     if not mv.at_least("2.53"):
         return await _legacy_update(runtime, mv, service_id, body)
+    if service_id in LEGACY_ACTIONS:
+        raise NotFound(f"The {service_id} action is not available from microversion 2.53.")
     try:
         service_id = str(uuid.UUID(service_id))
     except ValueError:
