@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from stateward.domain.compute import service_uuid
-
 from tests.support.hosts import add_chassis
 from tests.support.server import LiveServer, OpenStackCLI, running_server
 
