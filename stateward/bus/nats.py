@@ -52,6 +52,7 @@ FETCH_BATCH = 64
 FETCH_TIMEOUT = 5.0  # a fetch returns at its first message; this only bounds an idle wait
 ACK_WAIT = 30.0  # handlers running longer keep their message with in-progress acks
 STOP_TIMEOUT = 10.0
+BROADCAST_HEARTBEAT = 1.0  # two missed: the ordered consumer is recreated (e.g. server restart)
 RECONNECT_MAX_DELAY = 5.0
 
 
@@ -321,6 +322,7 @@ class NatsBus:
             cb=on_message,
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.NEW,
+            idle_heartbeat=BROADCAST_HEARTBEAT,
         )
         return _Subscription(sub)
 
