@@ -115,6 +115,24 @@ def _compute_flow(server: LiveServer, tmp_path: Path) -> None:
     )
     assert _services(cli)["h2"]["Forced Down"] is False
 
+    # Recovery: reset a server, server metadata (the seed's HA policy), disable with a reason.
+    cli.run("server", "set", "--state", "active", "--auto-approve", vm1)
+    assert cli.json("server", "show", vm1)["status"] == "ACTIVE"
+    cli.run("server", "set", "--property", "ha-policy=evacuate", vm1)
+    assert cli.json("server", "show", vm1)["properties"] == {"ha-policy": "evacuate"}
+    cli.run("server", "unset", "--property", "ha-policy", vm1)
+    assert cli.json("server", "show", vm1)["properties"] == {}
+    cli.run(
+        "compute", "service", "set", "--disable", "--disable-reason", "repair", "h1", "nova-compute"
+    )
+    services = _services(cli)
+    assert (services["h1"]["Status"], services["h1"]["Disabled Reason"]) == ("disabled", "repair")
+    assert cli.json("server", "show", vm1)["host_status"] == "MAINTENANCE"
+    cli.run("compute", "service", "set", "--enable", "h1", "nova-compute")
+    vm3 = _register(server, "h1", "vm3")
+    cli.run("server", "delete", vm3)
+    assert vm3 not in {s["ID"] for s in cli.json("server", "list")}
+
     # A member may not force a host down.
     server.stateward("project", "create", "p2")
     server.stateward(
