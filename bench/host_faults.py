@@ -114,6 +114,18 @@ async def doctor_path(s: Stack, arrivals: Arrivals, host: str, n: int) -> float:
     return await arrivals.wait(host, n) - t0
 
 
+async def drop_stream(url: str, stream: str) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().delete_stream(stream)
+    except Exception:
+        pass
+    finally:
+        await nc.close()
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -149,6 +161,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     if i >= args.warmup:
                         timings.append(elapsed)
                 results[name] = timings
+            if args.bus:
+                await drop_stream(args.bus, prefix)
     return results
 
 
