@@ -254,7 +254,24 @@ class Inspector:
         host = failure.hostname
         outcome = Outcome(host, failure.type, "recorded", trace_id=trace.trace_id)
         now = self.now()
-        async with self._host_locks[host], self.store.uow() as uow:
+        lock = self._host_locks[host]
+        try:
+            return await self._handle_locked(failure, trace, lock, started, outcome, now)
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._host_locks.pop(host, None)
+
+    async def _handle_locked(
+        self,
+        failure: RawFailure,
+        trace: TraceContext,
+        lock: asyncio.Lock,
+        started: float,
+        outcome: Outcome,
+        now: datetime,
+    ) -> Outcome:
+        host = failure.hostname
+        async with lock, self.store.uow() as uow:
             compute = ComputeRepository(uow)
             key = failure.dedup_key
             window = timedelta(seconds=self.config.duplicate_window)
