@@ -114,7 +114,7 @@ class LivenessConfig(Section):
         return self
 
 
-class ComputeConfig(BaseModel):
+class ComputeConfig(Section):
     host_down_server_state: Literal["error", "stopped", "unchanged"] = Field(
         "error",
         description="What forcing a host down does to its servers: 'error' (vm_state error, "
@@ -123,7 +123,7 @@ class ComputeConfig(BaseModel):
     )
 
 
-class InspectorConfig(BaseModel):
+class InspectorConfig(Section):
     enabled: bool = Field(True, description="Accept raw failures and react to chassis.down.")
     handle_chassis_down: bool = Field(
         True, description="Treat liveness' chassis.down as a raw failure of that host."

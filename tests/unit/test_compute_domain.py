@@ -140,3 +140,17 @@ def test_invalid_events_name_the_field(payload: object, field: str) -> None:
     with pytest.raises(ValueError) as err:
         c.parse_raw_failures(payload)
     assert str(err.value).startswith(field + ":") or str(err.value).startswith(field + " ")
+
+
+def test_compute_and_inspector_options_are_validated() -> None:
+    from stateward.config import ConfigError, load_settings
+
+    settings = load_settings(None, **{"compute.host_down_server_state": "stopped"})
+    assert settings.compute.host_down_server_state == "stopped"
+    assert settings.inspector.port_data_plane_down is True
+    with pytest.raises(ConfigError, match=r"compute\.host_down_server_state"):
+        load_settings(None, **{"compute.host_down_server_state": "paused"})
+    with pytest.raises(ConfigError, match=r"inspector\.duplicate_windw"):
+        load_settings(None, **{"inspector.duplicate_windw": 5})
+    with pytest.raises(ConfigError, match=r"inspector\.duplicate_window"):
+        load_settings(None, **{"inspector.duplicate_window": 0})
