@@ -139,6 +139,26 @@ class InspectorConfig(Section):
     )
 
 
+class ProfilerConfig(Section):
+    """The performance profiler's recorder (checkpoints T00..T10 into the store)."""
+
+    record: bool = Field(
+        True,
+        description="Write this process's checkpoint stamps to the store (they are always logged)",
+    )
+    flush_interval: float = Field(
+        0.05, ge=0, le=60, description="How long stamps accumulate before one batched write (s)"
+    )
+    batch_size: int = Field(1000, ge=1, description="Most checkpoints written per transaction")
+    queue_size: int = Field(
+        100_000, ge=1, description="Stamps waiting to be written; beyond this they are dropped"
+    )
+    retention: float = Field(
+        7 * 24 * 3600.0, gt=0, description="Profiles older than this are purged (s)"
+    )
+    purge_interval: float = Field(3600.0, gt=0, description="How often old profiles are purged")
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("stateward"))
 
@@ -166,6 +186,7 @@ class Settings(BaseSettings):
     liveness: LivenessConfig = LivenessConfig()
     compute: ComputeConfig = ComputeConfig()
     inspector: InspectorConfig = InspectorConfig()
+    profiler: ProfilerConfig = ProfilerConfig()
 
     _toml_file: Path | None = None
 

@@ -19,11 +19,13 @@ import sqlalchemy as sa
 from stateward.bus import Bus, create_bus
 from stateward.config import Settings
 from stateward.identity.policy import Policy
+from stateward.profiler.stamp import set_process_name
 from stateward.services.compute import ComputeService
 from stateward.services.identity import IdentityService
 from stateward.services.inspector import Inspector
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
+from stateward.services.profiles import ProfileRecorder, ProfileService
 from stateward.store.db import Store
 from stateward.store.migrate import code_heads, current_heads, upgrade_async
 
@@ -61,7 +63,10 @@ class Runtime:
         self.network = NetworkService(self.store, settings.network)
         self.compute = ComputeService(self.store, settings.compute, settings.liveness)
         self.inspector = Inspector(self.store, self.bus, settings.compute, settings.inspector)
-        self.roles: list[Role] = [self.relay, self.inspector]
+        set_process_name(self.process_id)  # names this process in its profile checkpoints
+        self.profiles = ProfileService(self.store, settings.profiler)
+        self.profile_recorder = ProfileRecorder(self.profiles, settings.profiler)
+        self.roles: list[Role] = [self.profile_recorder, self.relay, self.inspector]
         self.generated_admin_password: str | None = None
         self._started: list[Role] = []
 

@@ -15,6 +15,7 @@ from stateward.api import (
     identity,
     inspector,
     networking,
+    profiles,
     system,
 )
 from stateward.api.middleware import RequestMiddleware
@@ -50,6 +51,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         compute_resources.router,
         inspector.router,
         system.router,
+        profiles.router,
     ):
         app.include_router(router)
     app.add_middleware(compute.MicroversionHeaders)

@@ -15,7 +15,7 @@ Tokens obtained from credentials are renewed a minute before they expire, and on
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,8 +51,8 @@ class Credentials:
     username: str | None = None
     password: str | None = None
     project: str | None = None
-    user_domain: str = "default"
-    project_domain: str = "default"
+    user_domain: dict[str, str] = field(default_factory=lambda: {"id": "default"})
+    project_domain: dict[str, str] = field(default_factory=lambda: {"id": "default"})
     app_cred_id: str | None = None
     app_cred_secret: str | None = None
 
@@ -114,7 +114,7 @@ class ServerClient:
                     "password": {
                         "user": {
                             "name": c.username,
-                            "domain": {"id": c.user_domain},
+                            "domain": dict(c.user_domain),
                             "password": c.password,
                         }
                     },
@@ -123,7 +123,7 @@ class ServerClient:
         }
         if c.project:
             body["auth"]["scope"] = {
-                "project": {"name": c.project, "domain": {"id": c.project_domain}}
+                "project": {"name": c.project, "domain": dict(c.project_domain)}
             }
         return body
 
@@ -179,6 +179,14 @@ def _clouds_yaml_paths() -> list[Path]:
     return paths
 
 
+def _domain(auth: dict[str, Any], kind: str) -> dict[str, str]:
+    if auth.get(f"{kind}_domain_id"):
+        return {"id": str(auth[f"{kind}_domain_id"])}
+    if auth.get(f"{kind}_domain_name"):
+        return {"name": str(auth[f"{kind}_domain_name"])}
+    return {"id": "default"}
+
+
 def cloud_entry(name: str) -> tuple[str | None, Credentials]:
     """URL and credentials of a clouds.yaml entry (Stateward's base URL from its auth_url)."""
     for path in _clouds_yaml_paths():
@@ -199,12 +207,8 @@ def cloud_entry(name: str) -> tuple[str | None, Credentials]:
             username=auth.get("username"),
             password=auth.get("password"),
             project=auth.get("project_name"),
-            user_domain=str(
-                auth.get("user_domain_id") or auth.get("user_domain_name") or "default"
-            ),
-            project_domain=str(
-                auth.get("project_domain_id") or auth.get("project_domain_name") or "default"
-            ),
+            user_domain=_domain(auth, "user"),
+            project_domain=_domain(auth, "project"),
             app_cred_id=auth.get("application_credential_id"),
             app_cred_secret=auth.get("application_credential_secret"),
         )
