@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from stateward.domain import compute as rules
@@ -122,14 +124,35 @@ class ComputeRepository:
         )
 
     async def set_forced_down(self, host: str, forced_down: bool, now: datetime) -> bool:
-        """Compare-and-set: True only for the caller that actually flipped the flag."""
-        await self._ensure_override(host)
-        result = await self.conn.execute(
-            sa.update(t.compute_services)
-            .where(O.host == host, O.forced_down.is_(not forced_down))
-            .values(forced_down=forced_down, updated_at=now)
+        """Compare-and-set: True only for the caller that actually flipped the flag.
+
+        Forcing down (the fault path) is one statement: insert the override row already
+        forced down, or update it only when it is not (``INSERT … ON CONFLICT DO UPDATE …
+        WHERE``); a row comes back only when this call changed it.
+        """
+        if not forced_down:
+            await self._ensure_override(host)
+            result = await self.conn.execute(
+                sa.update(t.compute_services)
+                .where(O.host == host, O.forced_down.is_(True))
+                .values(forced_down=False, updated_at=now)
+            )
+            return bool(result.rowcount)
+        insert = (
+            pg_insert(t.compute_services)
+            if self.uow.dialect == "postgresql"
+            else sqlite_insert(t.compute_services)
         )
-        return bool(result.rowcount)
+        statement = (
+            insert.values(host=host, forced_down=True, updated_at=now)
+            .on_conflict_do_update(
+                index_elements=[O.host],
+                set_={"forced_down": True, "updated_at": now},
+                where=O.forced_down.is_(False),
+            )
+            .returning(O.host)
+        )
+        return (await self.conn.execute(statement)).first() is not None
 
     # servers ----------------------------------------------------------------------------
     async def add_server(self, server: Server) -> None:
