@@ -3,6 +3,7 @@ the new states, and port data-plane status set/unset, on SQLite and on PostgreSQ
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,18 @@ def _compute_flow(server: LiveServer, tmp_path: Path) -> None:
     vm3 = _register(server, "h1", "vm3")
     cli.run("server", "delete", vm3)
     assert vm3 not in {s["ID"] for s in cli.json("server", "list")}
+
+    # Stateward's own view of the hosts (admin token).
+    listed = server.stateward(
+        "host", "list", "-f", "json", "--server", server.url, "--token", server.token()
+    )
+    hosts = {h["name"]: h for h in json.loads(listed.stdout)}
+    assert set(hosts) == {"h1", "h2"}
+    assert (hosts["h1"]["servers"], hosts["h1"]["forced_down"], hosts["h1"]["state"]) == (
+        1,
+        False,
+        "up",
+    )
 
     # A member may not force a host down.
     server.stateward("project", "create", "p2")
