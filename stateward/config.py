@@ -187,6 +187,31 @@ class AgentConfig(Section):
     services: list[LocalServiceConfig] = Field(default_factory=list)
 
 
+class ComputeConfig(Section):
+    host_down_server_state: Literal["error", "stopped", "unchanged"] = Field(
+        "error",
+        description="What forcing a host down does to its servers: 'error' (vm_state error, "
+        "what Doctor's consumers alarm on), 'stopped' (vm_state stopped, power_state 4, the "
+        "seed's example) or 'unchanged' (upstream Nova: forced_down only).",
+    )
+
+
+class InspectorConfig(Section):
+    enabled: bool = Field(True, description="Accept raw failures and react to chassis.down.")
+    handle_chassis_down: bool = Field(
+        True, description="Treat liveness' chassis.down as a raw failure of that host."
+    )
+    port_data_plane_down: bool = Field(
+        True, description="On host down, set data_plane_status DOWN on the host's ports."
+    )
+    duplicate_window: float = Field(
+        3600.0,
+        gt=0,
+        description="A raw failure repeating host, type, monitor and monitor_event_id within "
+        "this many seconds is a duplicate (s).",
+    )
+
+
 class ProfilerConfig(Section):
     """The performance profiler's recorder (checkpoints T00..T10 into the store)."""
 
@@ -232,6 +257,8 @@ class Settings(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     network: NetworkConfig = NetworkConfig()
     liveness: LivenessConfig = LivenessConfig()
+    compute: ComputeConfig = ComputeConfig()
+    inspector: InspectorConfig = InspectorConfig()
     profiler: ProfilerConfig = ProfilerConfig()
     agent: AgentConfig = AgentConfig()
 

@@ -20,7 +20,9 @@ from stateward.bus import Bus, create_bus
 from stateward.config import Settings
 from stateward.identity.policy import Policy
 from stateward.profiler.stamp import set_process_name
+from stateward.services.compute import ComputeService
 from stateward.services.identity import IdentityService
+from stateward.services.inspector import Inspector
 from stateward.services.leases import SingletonRole
 from stateward.services.liveness import WATCHER_LEASE, LivenessService, ServerServices
 from stateward.services.network import NetworkService
@@ -76,6 +78,8 @@ class Runtime:
             ttl=settings.lease.ttl,
             renew_interval=settings.lease.renew_interval,
         )
+        self.compute = ComputeService(self.store, settings.compute, settings.liveness)
+        self.inspector = Inspector(self.store, self.bus, settings.compute, settings.inspector)
         set_process_name(self.process_id)  # names this process in its profile checkpoints
         self.profiles = ProfileService(self.store, settings.profiler)
         self.profile_recorder = ProfileRecorder(self.profiles, settings.profiler)
@@ -84,6 +88,7 @@ class Runtime:
             self.relay,
             self.liveness.absorber,
             self.liveness_watcher,
+            self.inspector,
         ]
         if settings.liveness.services:
             self.roles.append(ServerServices(self.liveness, settings))

@@ -8,7 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stateward import __version__
-from stateward.api import chassis, compute, errors, identity, networking, profiles, system
+from stateward.api import (
+    chassis,
+    compute,
+    compute_resources,
+    errors,
+    identity,
+    inspector,
+    networking,
+    profiles,
+    system,
+)
 from stateward.api.middleware import RequestMiddleware
 from stateward.api.networking import agents
 from stateward.runtime import Runtime
@@ -41,10 +51,13 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         networking.router,
         agents.router,
         compute.router,
+        compute_resources.router,
+        inspector.router,
         system.router,
         chassis.router,
         profiles.router,
     ):
         app.include_router(router)
+    app.add_middleware(compute.MicroversionHeaders)
     app.add_middleware(RequestMiddleware, max_body_bytes=runtime.settings.server.max_body_bytes)
     return app
