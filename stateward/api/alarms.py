@@ -209,7 +209,7 @@ def parse_alarm(
         if key in WRITABLE or key in READ_ONLY:
             continue
         if key in OTHER_RULES:
-            if body[key] in (None, {}, []):
+            if body[key] in (None, {}, []) or body.get("type") in OTHER_TYPES:
                 continue
             raise InvalidInput(
                 f"{key} cannot be set on an event alarm: this server evaluates event alarms "
