@@ -372,3 +372,65 @@ def fire_reason(alarm: Alarm, envelope: Any) -> tuple[str, dict[str, Any]]:
     else:
         event["traits"] = {k: v for k, v in envelope.traits.items() if k not in INFRA_TRAITS}
     return reason, {"type": "event", "event": event}
+
+
+def alarm_to_dict(a: Alarm) -> dict[str, Any]:
+    """The full alarm as plain data (carried in ``alarm.*`` notifications between processes)."""
+    return {
+        "alarm_id": a.alarm_id,
+        "name": a.name,
+        "project_id": a.project_id,
+        "user_id": a.user_id,
+        "rule": a.rule.as_dict(),
+        "description": a.description,
+        "type": a.type,
+        "enabled": a.enabled,
+        "severity": a.severity,
+        "state": a.state,
+        "state_reason": a.state_reason,
+        "state_timestamp": a.state_timestamp.isoformat() if a.state_timestamp else None,
+        "timestamp": a.timestamp.isoformat() if a.timestamp else None,
+        "alarm_actions": list(a.alarm_actions),
+        "ok_actions": list(a.ok_actions),
+        "insufficient_data_actions": list(a.insufficient_data_actions),
+        "repeat_actions": a.repeat_actions,
+        "time_constraints": [dict(tc) for tc in a.time_constraints],
+        "resource_id": a.resource_id,
+        "admin": a.admin,
+        "generation": a.generation,
+    }
+
+
+def alarm_from_dict(d: Mapping[str, Any]) -> Alarm:
+    rule = d.get("rule") or {}
+    return Alarm(
+        alarm_id=d["alarm_id"],
+        name=d["name"],
+        project_id=d["project_id"],
+        user_id=d["user_id"],
+        rule=EventRule(
+            event_type=rule.get("event_type") or "*",
+            query=tuple(
+                QueryItem(q["field"], q.get("op") or "eq", q["value"], q.get("type") or "")
+                for q in rule.get("query") or []
+            ),
+        ),
+        description=d.get("description", ""),
+        type=d.get("type", EVENT),
+        enabled=bool(d.get("enabled", True)),
+        severity=d.get("severity", "low"),
+        state=d.get("state", INSUFFICIENT_DATA),
+        state_reason=d.get("state_reason", ""),
+        state_timestamp=datetime.fromisoformat(d["state_timestamp"])
+        if d.get("state_timestamp")
+        else None,
+        timestamp=datetime.fromisoformat(d["timestamp"]) if d.get("timestamp") else None,
+        alarm_actions=tuple(d.get("alarm_actions") or ()),
+        ok_actions=tuple(d.get("ok_actions") or ()),
+        insufficient_data_actions=tuple(d.get("insufficient_data_actions") or ()),
+        repeat_actions=bool(d.get("repeat_actions", False)),
+        time_constraints=tuple(d.get("time_constraints") or ()),
+        resource_id=d.get("resource_id"),
+        admin=bool(d.get("admin", False)),
+        generation=int(d.get("generation", 0)),
+    )

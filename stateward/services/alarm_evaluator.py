@@ -37,6 +37,7 @@ from stateward.domain.alarm import (
     INDEXED_TRAITS,
     Alarm,
     CompiledAlarm,
+    alarm_from_dict,
     compile_alarm,
     event_project,
     event_resources,
@@ -274,9 +275,10 @@ class AlarmEvaluator:
         """Synchronous, in-process: the API's change is visible to the next event."""
         if alarm is None:
             self.index.remove(alarm_id)
-        else:
-            self.index.upsert(alarm)
-            self.index.set_state(alarm_id, alarm.state)
+            return
+        current = self.index.by_id.get(alarm_id)
+        if current is None or current.alarm.generation <= alarm.generation:
+            self.index.upsert(alarm)  # compiled with the alarm's current state
 
     async def _on_alarm_change(self, envelope: Envelope) -> None:
         """Another process (or this one) changed an alarm: re-read it unless already current."""
@@ -291,6 +293,16 @@ class AlarmEvaluator:
             and current.state == envelope.traits.get("state")
         ):
             return
+        if envelope.event_type == "alarm.deletion":
+            self.on_change(alarm_id, None)
+            return
+        data = envelope.payload.get("alarm")
+        if isinstance(data, dict):
+            try:
+                self.on_change(alarm_id, alarm_from_dict(data))
+                return
+            except (KeyError, TypeError, ValueError):
+                log.warning("undecodable alarm change; reading the store", extra={"id": alarm_id})
         async with self.store.uow(readonly=True) as uow:
             alarm = await AlarmRepository(uow).get(alarm_id)
         self.on_change(alarm_id, alarm)

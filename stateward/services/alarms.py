@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from stateward.domain.alarm import Alarm
+from stateward.domain.alarm import Alarm, alarm_to_dict
 from stateward.domain.errors import Conflict, NotFound
 from stateward.domain.events import Envelope, utcnow
 from stateward.store.db import Store, UnitOfWork
@@ -97,7 +97,13 @@ def change_envelope(kind: str, alarm: Alarm, detail: dict[str, Any]) -> Envelope
             "generation": alarm.generation,
             "state": alarm.state,
         },
-        payload={"alarm_id": alarm.alarm_id, "type": kind, "detail": detail},
+        # the whole alarm, so other processes update their index without reading the store
+        payload={
+            "alarm_id": alarm.alarm_id,
+            "type": kind,
+            "detail": detail,
+            "alarm": alarm_to_dict(alarm),
+        },
     )
 
 
