@@ -132,11 +132,15 @@ def make_alarms(
             event_type = rng.choice(["compute.instance.update", "compute.instance.delete.end"])
             query = [
                 {"field": "traits.state", "op": "eq", "value": "error"},
+                {"field": "traits.flavor", "op": "eq", "value": f"flavor-{rng.randrange(500)}"},
                 {"field": "traits.vcpus", "op": "ge", "value": "64", "type": "integer"},
             ]
         else:  # wildcard
             event_type = "compute.instance.*"
-            query = [{"field": "traits.state", "op": "eq", "value": "deleted"}]
+            query = [
+                {"field": "traits.image", "op": "eq", "value": f"image-{rng.randrange(500)}"},
+                {"field": "traits.state", "op": "eq", "value": "deleted"},
+            ]
         alarms.append(
             Alarm(
                 alarm_id=str(uuid.UUID(int=rng.getrandbits(128))),
@@ -222,6 +226,8 @@ def make_events(n: int, watched: dict[str, list[str]], rng: random.Random) -> li
                     "instance_id": instance,
                     "state": rng.choice(["active", "active", "active", "error", "deleted"]),
                     "vcpus": rng.choice([2, 4, 8, 128]),
+                    "flavor": f"flavor-{rng.randrange(500)}",
+                    "image": f"image-{rng.randrange(500)}",
                     "host": f"compute-{rng.randrange(1000)}",
                 },
             )

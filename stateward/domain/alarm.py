@@ -255,6 +255,7 @@ class CompiledAlarm:
     conds: tuple[tuple[bool, str, Callable[[Any, Any], bool], Any, type, Any, bool], ...]
     index_key: tuple[str, str] | None  # ("resource", id) or (trait, value)
     state: str = field(default=INSUFFICIENT_DATA)
+    repeat: bool = False
 
     @property
     def alarm_id(self) -> str:
@@ -325,6 +326,7 @@ def compile_alarm(alarm: Alarm) -> CompiledAlarm:
         conds=tuple(conds),
         index_key=index_key,
         state=alarm.state,
+        repeat=alarm.repeat_actions,
     )
 
 
@@ -338,13 +340,17 @@ def event_project(envelope: Any) -> str | None:
     return str(value) if value else None
 
 
+RESOURCE_TRAITS = ("instance_id", "port_id", "resource_id")
+
+
 def event_resources(envelope: Any) -> set[str]:
-    """The resource ids an event is about (for alarms that name a ``resource_id``)."""
+    """The resource ids an event is about (for alarms that name a ``resource_id``): the
+    envelope's ``resource_id`` and the ``instance_id``/``port_id``/``resource_id`` traits."""
     found = set()
     if envelope.resource_id:
         found.add(str(envelope.resource_id))
     traits = envelope.traits
-    for key in ("resource_id", "instance_id", "port_id"):
+    for key in RESOURCE_TRAITS:
         value = traits.get(key)
         if value:
             found.add(str(value))

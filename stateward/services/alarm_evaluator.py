@@ -23,10 +23,10 @@ The hot path touches the store only for an event that matches.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from prometheus_client import Counter, Histogram
 
@@ -34,13 +34,12 @@ from stateward.bus.base import Bus, Subscription, idempotent
 from stateward.domain.alarm import (
     ALARM,
     EVENT,
-    INDEXED_TRAITS,
+    RESOURCE_TRAITS,
     Alarm,
     CompiledAlarm,
     alarm_from_dict,
     compile_alarm,
     event_project,
-    event_resources,
     fire_reason,
 )
 from stateward.domain.events import Envelope, utcnow
@@ -69,47 +68,61 @@ CAS_LOST = Counter(
 class ProjectIndex:
     """The alarms of one project (or of all admin projects), by how an event finds them."""
 
-    __slots__ = ("_wild_cache", "exact", "keyed", "wild")
+    __slots__ = ("_wild_cache", "by_resource", "by_trait", "exact", "wild")
 
     def __init__(self) -> None:
-        self.keyed: dict[tuple[str, str], dict[str, CompiledAlarm]] = {}
+        self.by_resource: dict[str, dict[str, CompiledAlarm]] = {}
+        # trait name -> trait value -> alarms with an eq item on it
+        self.by_trait: dict[str, dict[str, dict[str, CompiledAlarm]]] = {}
         self.exact: dict[str, dict[str, CompiledAlarm]] = {}
         self.wild: dict[str, CompiledAlarm] = {}
         self._wild_cache: dict[str, tuple[CompiledAlarm, ...]] = {}
 
     def __len__(self) -> int:
         return (
-            sum(len(v) for v in self.keyed.values())
+            sum(len(v) for v in self.by_resource.values())
+            + sum(len(b) for t in self.by_trait.values() for b in t.values())
             + sum(len(v) for v in self.exact.values())
             + len(self.wild)
         )
 
-    def add(self, c: CompiledAlarm) -> None:
+    def _table(self, c: CompiledAlarm) -> tuple[dict[str, dict[str, CompiledAlarm]], str] | None:
         if c.index_key is not None:
-            self.keyed.setdefault(c.index_key, {})[c.alarm_id] = c
-        elif c.exact_type is not None:
-            self.exact.setdefault(c.exact_type, {})[c.alarm_id] = c
-        else:
+            kind, value = c.index_key
+            if kind == "resource":
+                return self.by_resource, value
+            return self.by_trait.setdefault(kind, {}), value
+        if c.exact_type is not None:
+            return self.exact, c.exact_type
+        return None
+
+    def add(self, c: CompiledAlarm) -> None:
+        where = self._table(c)
+        if where is None:
             self.wild[c.alarm_id] = c
             self._wild_cache.clear()
+            return
+        table, key = where
+        table.setdefault(key, {})[c.alarm_id] = c
 
     def remove(self, c: CompiledAlarm) -> None:
-        if c.index_key is not None:
-            bucket = self.keyed.get(c.index_key)
-            key: Any = c.index_key
-            table: dict[Any, dict[str, CompiledAlarm]] = self.keyed
-        elif c.exact_type is not None:
-            bucket = self.exact.get(c.exact_type)
-            key = c.exact_type
-            table = self.exact
-        else:
+        where = self._table(c)
+        if where is None:
             self.wild.pop(c.alarm_id, None)
             self._wild_cache.clear()
             return
+        table, key = where
+        bucket = table.get(key)
         if bucket is not None:
             bucket.pop(c.alarm_id, None)
             if not bucket:
                 del table[key]
+        if (
+            c.index_key is not None
+            and c.index_key[0] != "resource"
+            and not self.by_trait.get(c.index_key[0])
+        ):
+            self.by_trait.pop(c.index_key[0], None)
 
     def wildcard_for(self, event_type: str) -> tuple[CompiledAlarm, ...]:
         hits = self._wild_cache.get(event_type)
@@ -178,23 +191,31 @@ class AlarmIndex:
             current.state = state
 
     def candidates(self, envelope: Envelope) -> list[CompiledAlarm]:
-        project_id = event_project(envelope)
+        project_id = envelope.project_id or event_project(envelope)
         index = self.projects.get(project_id) if project_id else self.admin
         if index is None:
             return []
         found: list[CompiledAlarm] = []
-        if index.keyed:
-            traits = envelope.traits
-            for resource in event_resources(envelope):
-                bucket = index.keyed.get(("resource", resource))
+        traits = envelope.traits
+        by_resource = index.by_resource
+        if by_resource:
+            rid = envelope.resource_id
+            if rid:
+                bucket = by_resource.get(rid)
                 if bucket:
                     found.extend(bucket.values())
-            for trait in INDEXED_TRAITS:
-                value = traits.get(trait)
-                if value is not None:
-                    bucket = index.keyed.get((trait, str(value)))
+            for key in RESOURCE_TRAITS:
+                value = traits.get(key)
+                if value and value != rid:
+                    bucket = by_resource.get(str(value))
                     if bucket:
                         found.extend(bucket.values())
+        for trait, values in index.by_trait.items():
+            value = traits.get(trait)
+            if value is not None:
+                bucket = values.get(value if type(value) is str else str(value))
+                if bucket:
+                    found.extend(bucket.values())
         bucket = index.exact.get(envelope.event_type)
         if bucket:
             found.extend(bucket.values())
@@ -203,10 +224,22 @@ class AlarmIndex:
         return found
 
     def matching(self, envelope: Envelope) -> list[CompiledAlarm]:
-        """The evaluation step: alarms this event fires now."""
+        """The evaluation step: alarms this event fires now (disabled ones are not indexed)."""
         event_type = envelope.event_type
         traits = envelope.traits
-        return [c for c in self.candidates(envelope) if c.matches(event_type, traits, envelope)]
+        hits = []
+        for c in self.candidates(envelope):
+            if c.state == ALARM and not c.repeat:
+                continue
+            exact = c.exact_type
+            if exact is not None:
+                if exact != event_type:
+                    continue
+            elif not c.type_matches(event_type):
+                continue
+            if c.query_matches(traits, envelope):
+                hits.append(c)
+        return hits
 
 
 class AlarmEvaluator:
@@ -256,6 +289,10 @@ class AlarmEvaluator:
         async with self.store.uow(readonly=True) as uow:
             alarms = await AlarmRepository(uow).stream_all()
         self.index.load(alarms)
+        # a large, long-lived index: keep it out of the cyclic GC's full collections (their
+        # pauses would otherwise land on event latency)
+        gc.collect()
+        gc.freeze()
         log.info(
             "alarm index loaded",
             extra={"alarms": len(self.index), "ms": round((time.perf_counter() - started) * 1e3)},
