@@ -155,3 +155,54 @@ async def test_published_event_fires_through_the_bus(tmp_path: Path, sqlite_url:
             assert body["reason_data"]["event"]["traits"]["instance_id"] == "vm-1"
     finally:
         await runtime.stop()
+
+
+def _metric(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_notifier_retries_with_backoff_and_counts_outcomes(tmp_path: Path) -> None:
+    from stateward.config import AlarmsConfig
+    from stateward.services.alarm_notifier import AlarmNotifier
+
+    notifier = AlarmNotifier(
+        AlarmsConfig(notifier_retries=3, notifier_backoff=0.01, notifier_timeout=2)
+    )
+    await notifier.start()
+    try:
+        with WebhookReceiver(status=503) as failing, WebhookReceiver() as ok:
+            a = new_alarm(
+                "notify",
+                {"event_type": "*"},
+                (failing.url + "/down", ok.url + "/up", "log://", "http://169.254.169.254/x"),
+            )
+            before = {
+                outcome: _metric(
+                    "stateward_alarm_notifications_total", scheme=scheme, outcome=outcome
+                )
+                for scheme, outcome in (
+                    ("http", "delivered"),
+                    ("http", "failed"),
+                    ("http", "retried"),
+                    ("http", "refused"),
+                    ("log", "logged"),
+                )
+            }
+            notifier.notify(a, "ok", ALARM, "because", {"type": "event"})
+            await notifier.drain()
+            assert len(failing.received) == 4  # first attempt + 3 retries
+            assert ok.received[0]["current"] == ALARM and ok.received[0]["previous"] == "ok"
+
+            def delta(scheme: str, outcome: str) -> float:
+                now = _metric("stateward_alarm_notifications_total", scheme=scheme, outcome=outcome)
+                return now - before[outcome]
+
+            assert delta("http", "delivered") == 1
+            assert delta("http", "failed") == 1
+            assert delta("http", "retried") == 3
+            assert delta("http", "refused") == 1  # link-local, refused at send time too
+            assert delta("log", "logged") == 1
+    finally:
+        await notifier.stop()

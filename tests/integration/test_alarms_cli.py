@@ -150,3 +150,23 @@ def test_log_actions_are_admin_only(tmp_path: Path) -> None:
             "--alarm-action", "log://",
         )  # fmt: skip
         assert created["alarm_actions"] == ["log://"]
+
+
+def test_operator_options_resource_id_required_and_action_allow_list(tmp_path: Path) -> None:
+    env = {
+        "STATEWARD_ALARMS__REQUIRE_RESOURCE_ID": "true",
+        "STATEWARD_ALARMS__ACTION_ALLOW": '["10.0.0.0/8", "hooks.example.com"]',
+    }
+    with running_server(tmp_path, env=env) as server, server.client(server.token()) as client:
+        rule = {"event_type": "compute.instance.update"}
+        missing = client.post("/v2/alarms", json={"name": "a", "type": "event", "event_rule": rule})
+        assert missing.status_code == 400
+        assert "resource_id is required" in missing.json()["error_message"]["faultstring"]
+        base = {"name": "a", "type": "event", "event_rule": rule, "resource_id": "vm-1"}
+        refused = client.post("/v2/alarms", json={**base, "alarm_actions": ["http://127.0.0.1/"]})
+        assert refused.status_code == 400
+        assert "not an allowed destination" in refused.text
+        for action in ("http://10.1.2.3:8080/hook", "https://hooks.example.com/alarm"):
+            created = client.post("/v2/alarms", json={**base, "alarm_actions": [action]})
+            assert created.status_code == 201, created.text
+            client.delete(f"/v2/alarms/{created.json()['alarm_id']}")
