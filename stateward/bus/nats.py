@@ -52,6 +52,7 @@ FETCH_BATCH = 64
 FETCH_TIMEOUT = 5.0  # a fetch returns at its first message; this only bounds an idle wait
 ACK_WAIT = 30.0  # handlers running longer keep their message with in-progress acks
 STOP_TIMEOUT = 10.0
+BROADCAST_HEARTBEAT = 1.0  # two missed: the ordered consumer is recreated (e.g. server restart)
 RECONNECT_MAX_DELAY = 5.0
 
 
@@ -89,12 +90,14 @@ async def _handle_with_retries(handler: Handler, envelope: Envelope) -> None:
                 await asyncio.sleep(_backoff(attempt))
 
 
-async def _keep_alive(msg: Msg, work: Awaitable[None]) -> None:
-    """Run ``work``, telling JetStream it is in progress so it is not redelivered meanwhile."""
+async def _keep_alive(held: list[Msg], work: Awaitable[None]) -> None:
+    """Run ``work``, telling JetStream the messages still held (this one and the rest of its
+    batch) are in progress, so a slow handler does not get them redelivered elsewhere."""
     task = asyncio.ensure_future(work)
     try:
         while not (await asyncio.wait({task}, timeout=ACK_WAIT / 3))[0]:
-            await msg.in_progress()
+            for msg in held:
+                await msg.in_progress()
         task.result()
     finally:
         task.cancel()
@@ -137,16 +140,16 @@ class _GroupSubscription:
                 continue
             finally:
                 self._fetching = False
-            for msg in msgs:
+            for i, msg in enumerate(msgs):
                 try:
                     if self._stopping:
                         await msg.nak()  # to another member now, not after ack_wait
                     else:
-                        await self._deliver(msg)
+                        await self._deliver(msg, msgs[i:])
                 except nats.errors.Error:
                     log.warning("could not settle an event; JetStream will redeliver it")
 
-    async def _deliver(self, msg: Msg) -> None:
+    async def _deliver(self, msg: Msg, held: list[Msg]) -> None:
         attempt = msg.metadata.num_delivered
         if attempt > 1:
             REDELIVERED.inc()
@@ -157,7 +160,7 @@ class _GroupSubscription:
             await msg.term()
             return
         try:
-            await _keep_alive(msg, self._handler(envelope))
+            await _keep_alive(held, self._handler(envelope))
         except Exception:
             log.exception(
                 "bus handler failed", extra={"event_type": envelope.event_type, "attempt": attempt}
@@ -319,6 +322,7 @@ class NatsBus:
             cb=on_message,
             ordered_consumer=True,
             deliver_policy=DeliverPolicy.NEW,
+            idle_heartbeat=BROADCAST_HEARTBEAT,
         )
         return _Subscription(sub)
 

@@ -101,27 +101,45 @@ class OutboxRelay:
                 log.exception("outbox sweep failed")
 
     async def sweep(self) -> int:
-        """Relay rows older than one sweep interval that are still unsent; returns how many."""
-        now = utcnow()
+        """Relay rows older than one sweep interval that are still unsent; returns how many.
+
+        On PostgreSQL the rows stay locked (``SKIP LOCKED``) while they are published, so two
+        processes never relay the same batch. On SQLite the rows are read without holding the
+        process's single write lock, published, then marked in a short write transaction, so a
+        slow or absent bus never stalls the process's other writes.
+        """
+        created_before = utcnow() - timedelta(seconds=self.sweep_interval)
         total = 0
         while True:
-            async with self.store.uow() as uow:
-                repo = OutboxRepository(uow)
-                rows = await repo.unsent(
-                    created_before=now - timedelta(seconds=self.sweep_interval), limit=BATCH
-                )
-                if not rows:
-                    if self.retention >= 0:
-                        await repo.purge_sent(now - timedelta(seconds=self.retention))
-                    UNSENT.set(await repo.count_unsent())
+            if self.store.is_sqlite:
+                async with self.store.uow(readonly=True) as uow:
+                    rows = await OutboxRepository(uow).unsent(
+                        created_before=created_before, limit=BATCH
+                    )
+                sent = await self._publish(rows, path="sweep") if rows else []
+                async with self.store.uow() as uow:
+                    await self._finish(OutboxRepository(uow), rows, sent)
                     await uow.commit()
-                    return total
-                sent = await self._publish(rows, path="sweep")
-                await repo.mark_sent(sent, utcnow())
-                await uow.commit()
-                total += len(sent)
-                if len(sent) < len(rows):
-                    return total
+            else:
+                async with self.store.uow() as uow:
+                    repo = OutboxRepository(uow)
+                    rows = await repo.unsent(created_before=created_before, limit=BATCH)
+                    sent = await self._publish(rows, path="sweep") if rows else []
+                    await self._finish(repo, rows, sent)
+                    await uow.commit()
+            total += len(sent)
+            if not rows or len(sent) < len(rows):
+                return total
+
+    async def _finish(
+        self, repo: OutboxRepository, rows: list[tuple[int, Envelope]], sent: list[int]
+    ) -> None:
+        """Mark what was published; when nothing is left, purge old rows and update the gauge."""
+        await repo.mark_sent(sent, utcnow())
+        if not rows:
+            if self.retention >= 0:
+                await repo.purge_sent(utcnow() - timedelta(seconds=self.retention))
+            UNSENT.set(await repo.count_unsent())
 
     async def _relay(self, rows: list[tuple[int, Envelope]], *, path: str) -> None:
         sent = await self._publish(rows, path=path)

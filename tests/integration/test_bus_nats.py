@@ -6,10 +6,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import nats
 import pytest
-from bus_contract import SETTLE, BusContract, Inbox, event
 
+import stateward.bus.nats
 from stateward.bus.nats import NatsBus
+from stateward.config import BusConfig
+from tests.bus_contract import SETTLE, BusContract, Inbox, event
+from tests.integration.conftest import NatsServer
 
 MakeBus = Callable[[], Awaitable[NatsBus]]
 
@@ -87,3 +91,74 @@ class TestNatsBus(BusContract):
             await queued.wait_for(count)
             await broadcast.wait_for(count)
             assert time.monotonic() - started < 0.25
+
+    async def test_slow_handler_keeps_its_events_from_other_processes(
+        self, buses: list[NatsBus], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(stateward.bus.nats, "ACK_WAIT", 1.0)
+        sub = await buses[0].subscribe("journal.>", Inbox(), group="journal")
+        await sub.unsubscribe()  # the durable queue stays and fills up meanwhile
+        sent = [event("journal.entry", n=n) for n in range(3)]
+        for envelope in sent:
+            await buses[0].publish(envelope)
+
+        total = Inbox()
+        slow = Inbox(work=1.5, into=total)  # longer than ack_wait, for each event
+        await buses[0].subscribe("journal.>", slow, group="journal")  # takes all 3 at once
+        idle = Inbox(into=total)
+        await buses[1].subscribe("journal.>", idle, group="journal")
+        await total.wait_for(3, timeout=10)
+        await asyncio.sleep(1.5)
+        assert total.items == slow.items == sent, "none was redelivered to the idle process"
+
+    async def test_closing_hands_unhandled_events_to_another_process_at_once(
+        self, buses: list[NatsBus], make_nats_bus: MakeBus
+    ) -> None:
+        leaving = await make_nats_bus()
+        sub = await leaving.subscribe("journal.>", Inbox(), group="journal")
+        await sub.unsubscribe()
+        sent = [event("journal.entry", n=n) for n in range(3)]
+        for envelope in sent:
+            await buses[0].publish(envelope)
+        slow = Inbox(work=1.0)
+        await leaving.subscribe("journal.>", slow, group="journal")  # takes all 3 at once
+        await asyncio.sleep(0.2)
+        staying = Inbox()
+        await buses[1].subscribe("journal.>", staying, group="journal")
+        await leaving.close()  # finishes the event in hand, gives back the others
+        assert slow.items == sent[:1]
+        assert (await staying.wait_for(2, timeout=2)) == sent[1:]  # not after ack_wait (30 s)
+
+
+async def test_bus_survives_a_server_restart(nats_server: NatsServer, subject_prefix: str) -> None:
+    """Connections come back on their own, and both kinds of subscription resume."""
+    config = BusConfig(url=nats_server.url, stream=subject_prefix, subject_prefix=subject_prefix)
+    publisher, subscriber = NatsBus(config, name="pub"), NatsBus(config, name="sub")
+    await publisher.start()
+    await subscriber.start()
+    try:
+        queued, broadcast = Inbox(), Inbox()
+        await subscriber.subscribe("chassis.>", queued, group="watcher")
+        await subscriber.subscribe("chassis.>", broadcast)
+        before = event("chassis.down")
+        await publisher.publish(before)
+        await queued.wait_for(1)
+        await broadcast.wait_for(1)
+
+        await nats_server.stop()
+        await asyncio.sleep(1.0)
+        await nats_server.start()
+
+        after = event("chassis.up")
+        async with asyncio.timeout(15):
+            while True:  # publishing fails until the publisher has reconnected
+                try:
+                    await publisher.publish(after)
+                    break
+                except nats.errors.Error:
+                    await asyncio.sleep(0.2)
+        assert (await queued.wait_for(2, timeout=15)) == [before, after]
+        assert (await broadcast.wait_for(2, timeout=15)) == [before, after]
+    finally:
+        await publisher.close()
+        await subscriber.close()

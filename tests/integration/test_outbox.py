@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from bus_contract import SETTLE, Inbox, event
 
 from stateward.bus.base import Bus
 from stateward.bus.memory import MemoryBus
@@ -19,6 +18,7 @@ from stateward.services.outbox import OutboxRelay
 from stateward.store.db import Store
 from stateward.store.migrate import upgrade_async
 from stateward.store.repositories.outbox import OutboxRepository
+from tests.bus_contract import SETTLE, Inbox, event
 
 MakeBus = Callable[[], Awaitable[NatsBus]]
 

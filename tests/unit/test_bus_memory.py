@@ -1,13 +1,13 @@
-"""The in-process bus keeps the delivery rules every bus keeps (see ``bus_contract``)."""
+"""The in-process bus keeps the delivery rules every bus keeps (see ``tests.bus_contract``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
-from bus_contract import BusContract, Inbox, event
 
 from stateward.bus.memory import MemoryBus
+from tests.bus_contract import BusContract, Inbox, event
 
 
 @pytest.fixture
