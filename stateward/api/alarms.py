@@ -289,7 +289,7 @@ def parse_alarm(
     if not ctx.is_admin:
         if project_id != current_project:
             raise NotAuthenticated(f"Not Authorized to access project {project_id}")
-        if user_id != current_user and existing is None and user_id != ctx.user_id:
+        if user_id not in (current_user, ctx.user_id):
             raise NotAuthenticated(f"Not Authorized to access user {user_id}")
     _string("project_id", project_id, max_len=64)
     _string("user_id", user_id, max_len=64)
@@ -537,8 +537,7 @@ async def query_alarms(
     runtime: Runtime = Depends(get_runtime),
 ) -> list[dict[str, Any]]:
     runtime.policy.enforce("telemetry:query_alarm", ctx, target(ctx.project_id))
-    raw = await request.body()
-    body = json.loads(raw) if raw.strip() else {}
+    body = await json_body(request) if (await request.body()).strip() else {}
     if not isinstance(body, dict):
         raise InvalidInput("Invalid query: the body must be an object")
     unknown = set(body) - {"filter", "orderby", "limit"}
