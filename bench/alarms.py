@@ -4,16 +4,20 @@ Loads N event alarms across P projects into a real store, starts the evaluator (
 index from the store), then measures, in one process:
 
 1. the evaluation step alone (index lookup + rule matching; no decoding, no store, no
-   webhooks): events evaluated per second on one core, and per-event latency;
-2. the same events through a scan-the-project's-alarms evaluator (every alarm of the event's
+   webhooks): events evaluated per second on one core, and per-event latency; next to it the
+   same events through a scan-the-project's-alarms evaluator (every alarm of the event's
    project: fnmatch on its event type, then its query — what aodh's EventAlarmEvaluator does,
    minus its storage and logging), for the ratio;
-3. the whole path, publish -> bus -> evaluator -> compare-and-set in the store -> notifier ->
+2. the whole path, publish -> bus -> evaluator -> compare-and-set in the store -> notifier ->
    webhook received by a local HTTP server, one matching event at a time, with the index and
    then with the scan baseline plugged into the same evaluator.
 
     PYTHONPATH=. python bench/alarms.py                      # 100,000 alarms, 1,000 projects
     PYTHONPATH=. python bench/alarms.py --alarms 10000 --events 20000 --path-events 50   # quick
+
+3. optionally (``--aodh-venv DIR``, a venv with bench/requirements-aodh.txt), one project with
+   1,000 and 10,000 per-VM alarms: Stateward's index against aodh 23's own EventAlarmEvaluator
+   (bench/alarms_aodh.py, run in that venv on the same generated alarms and events).
 """
 
 from __future__ import annotations
@@ -99,6 +103,67 @@ class ScanIndex(AlarmIndex):
             if c.query_matches(traits, envelope):
                 hits.append(c)
         return hits
+
+
+def project_scale(sizes: list[int], aodh_venv: str | None) -> None:
+    """Section 3: one project with many alarms, Stateward's index vs aodh 23's evaluator."""
+    import json
+    import subprocess
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from alarm_scenario import scenario
+
+    print("\n3) one project, N per-VM alarms: Stateward index vs aodh 23 EventAlarmEvaluator")
+    aodh: dict[int, float] = {}
+    if aodh_venv:
+        script = Path(__file__).resolve().parent / "alarms_aodh.py"
+        result = subprocess.run(
+            [str(Path(aodh_venv) / "bin" / "python"), "-W", "ignore", str(script)]
+            + [str(n) for n in sizes],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        for line in result.stdout.splitlines():
+            if line.startswith("{"):
+                data = json.loads(line)
+                aodh[int(data["alarms"])] = float(data["per_second"])
+        if not aodh:
+            print(f"  aodh baseline did not run: {result.stderr.strip()[-500:]}")
+    else:
+        print("  (aodh 23 baseline skipped: give --aodh-venv DIR, see bench/requirements-aodh.txt)")
+    now = utcnow()
+    for size in sizes:
+        raw_alarms, raw_events = scenario(size, 100_000)
+        index = AlarmIndex()
+        index.load(
+            Alarm(
+                alarm_id=a["alarm_id"],
+                name=a["alarm_id"],
+                project_id=a["project_id"],
+                user_id="bench",
+                rule=parse_event_rule({"event_type": a["event_type"], "query": a["query"]}),
+                timestamp=now,
+                state_timestamp=now,
+                generation=1,
+            )
+            for a in raw_alarms
+        )
+        events = [
+            Envelope(
+                event_type=e["event_type"],
+                publisher_id="bench",
+                project_id=e["project_id"],
+                message_id=e["message_id"],
+                traits=e["traits"],
+            )
+            for e in raw_events
+        ]
+        ours = evaluation_step(index, events)["per_second"]
+        line = f"  {size:>6,} alarms   Stateward {ours:>12,.0f} events/s"
+        if size in aodh:
+            line += f"   aodh 23 {aodh[size]:>10,.1f} events/s   ratio {ours / aodh[size]:>10,.0f}x"
+        print(line)
 
 
 def make_alarms(
@@ -417,6 +482,7 @@ async def main(args: argparse.Namespace) -> None:
             )
         await runtime.stop()
     await receiver.stop()
+    project_scale(args.project_sizes, args.aodh_venv)
 
 
 if __name__ == "__main__":
@@ -430,4 +496,8 @@ if __name__ == "__main__":
     parser.add_argument("--path-events", type=int, default=200)
     parser.add_argument("--db", help="database URL (default: SQLite in a temp dir)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--aodh-venv", help="venv with bench/requirements-aodh.txt installed")
+    parser.add_argument(
+        "--project-sizes", type=lambda v: [int(x) for x in v.split(",")], default=[1000, 10000]
+    )
     asyncio.run(main(parser.parse_args()))
