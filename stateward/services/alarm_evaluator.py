@@ -27,6 +27,7 @@ import gc
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
@@ -49,6 +50,17 @@ from stateward.store.db import Store
 from stateward.store.repositories.alarms import AlarmRepository
 
 log = logging.getLogger(__name__)
+
+try:  # the profiler's checkpoints (seed 001): T06 intake, T07 evaluated, T08 fired
+    from stateward.profiler.stamp import stamp as _profiler_stamp  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - the profiler is optional
+    _profiler_stamp = None
+
+
+def _stamp(trace: Any, checkpoint: str, **meta: Any) -> None:
+    if trace is not None and _profiler_stamp is not None:
+        _profiler_stamp(trace, checkpoint, **meta)
+
 
 GROUP = "alarm-evaluator"
 
@@ -347,10 +359,13 @@ class AlarmEvaluator:
     async def handle(self, envelope: Envelope) -> None:
         if envelope.event_type.startswith("alarm."):
             return  # our own change notifications never fire alarms (no loops)
+        trace = envelope.trace
+        _stamp(trace, "T06", event_type=envelope.event_type)
         started = time.perf_counter()
         hits = self.index.matching(envelope)
         EVAL_SECONDS.observe(time.perf_counter() - started)
         EVALUATED.inc()
+        _stamp(trace, "T07", alarms=len(hits))
         for compiled in hits:
             try:
                 await self.fire(compiled, envelope)
@@ -404,6 +419,7 @@ class AlarmEvaluator:
             return False
         self.index.set_state(alarm.alarm_id, ALARM)
         FIRED.inc()
+        _stamp(envelope.trace, "T08", alarm_id=alarm.alarm_id)
         log.info(
             "alarm fired",
             extra={

@@ -199,8 +199,10 @@ class AlarmNotifier:
             return
         assert self._client is not None, "notifier not started"
         headers = {"Content-Type": "application/json", "User-Agent": "stateward-alarm-notifier"}
-        if trace is not None:
-            headers["X-Stateward-Trace-Id"] = trace.trace_id
+        if trace is not None:  # the profiler's header: the consumer can post T09/T10 back
+            headers["X-Stateward-Trace"] = (
+                f"{trace.trace_id};parent={trace.parent}" if trace.parent else trace.trace_id
+            )
         delay = self.config.notifier_backoff
         attempts = self.config.notifier_retries + 1
         loop = asyncio.get_running_loop()

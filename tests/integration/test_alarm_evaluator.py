@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stateward.config import load_settings
 from stateward.domain.alarm import ALARM, Alarm, parse_event_rule
-from stateward.domain.events import Envelope
+from stateward.domain.events import Envelope, TraceContext
 from stateward.runtime import Runtime
 from stateward.services.alarm_evaluator import AlarmEvaluator
 from stateward.services.alarms import Actor
@@ -149,10 +149,13 @@ async def test_published_event_fires_through_the_bus(tmp_path: Path, sqlite_url:
                 ACTOR,
             )
             await runtime.bus.publish(vm_error("vm-2"))
-            await runtime.bus.publish(vm_error("vm-1"))
+            traced = replace(vm_error("vm-1"), trace=TraceContext("trace-1", parent="span-5"))
+            await runtime.bus.publish(traced)
             body = (await asyncio.to_thread(hook.wait_for, 1))[0]
             assert body["current"] == "alarm"
             assert body["reason_data"]["event"]["traits"]["instance_id"] == "vm-1"
+            # the trace reaches the consumer in the profiler's header
+            assert hook.headers[0]["X-Stateward-Trace"] == "trace-1;parent=span-5"
     finally:
         await runtime.stop()
 

@@ -13,6 +13,7 @@ class WebhookReceiver:
     def __init__(self, status: int = 200) -> None:
         self.received: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
         self.status = status
         self._cond = threading.Condition()
         receiver = self
@@ -23,6 +24,7 @@ class WebhookReceiver:
                 body = self.rfile.read(length)
                 with receiver._cond:
                     receiver.paths.append(self.path)
+                    receiver.headers.append(dict(self.headers.items()))
                     receiver.received.append(json.loads(body or b"null"))
                     receiver._cond.notify_all()
                 self.send_response(receiver.status)
