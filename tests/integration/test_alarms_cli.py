@@ -135,6 +135,16 @@ def test_openstack_alarm_cli_end_to_end_on_sqlite(tmp_path: Path) -> None:
         _alarm_flow(server, tmp_path)
 
 
+@pytest.mark.postgres
+@pytest.mark.nats
+def test_openstack_alarm_cli_end_to_end_on_postgresql_and_nats(
+    tmp_path: Path, pg_url: str, nats_url: str, subject_prefix: str
+) -> None:
+    env = {"STATEWARD_BUS__STREAM": subject_prefix, "STATEWARD_BUS__SUBJECT_PREFIX": subject_prefix}
+    with running_server(tmp_path, db=pg_url, bus=nats_url, env=env) as server:
+        _alarm_flow(server, tmp_path)
+
+
 def test_log_actions_are_admin_only(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
         alice = make_user(server, tmp_path, "demo", "alice")
