@@ -106,11 +106,17 @@ def run(n_alarms: int, n_events: int) -> dict[str, float]:
     ev = evaluator(alarms)
     ev.evaluate_events(events[:1])  # fill its cache (one store read per project)
     assert len(ev.caches[raw_alarms[0]["project_id"]]["alarms"]) == n_alarms
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     for e in events:
         ev.evaluate_events(e)
     elapsed = time.perf_counter() - started
-    return {"alarms": n_alarms, "events": n_events, "per_second": n_events / elapsed}
+    cpu = time.thread_time() - cpu_started
+    return {
+        "alarms": n_alarms,
+        "events": n_events,
+        "per_second": n_events / cpu,  # per CPU-second, as bench/alarms.py reports
+        "wall_per_second": n_events / elapsed,
+    }
 
 
 if __name__ == "__main__":
