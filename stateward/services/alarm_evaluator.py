@@ -254,6 +254,15 @@ class AlarmIndex:
         return hits
 
 
+def _apply(index: AlarmIndex, alarm_id: str, alarm: Alarm | None) -> None:
+    if alarm is None:
+        index.remove(alarm_id)
+        return
+    current = index.by_id.get(alarm_id)
+    if current is None or current.alarm.generation <= alarm.generation:
+        index.upsert(alarm)  # compiled with the alarm's current state
+
+
 class AlarmEvaluator:
     """The role: consume notifications, evaluate through the index, fire by compare-and-set."""
 
@@ -276,6 +285,8 @@ class AlarmEvaluator:
         self.index = AlarmIndex()
         self._subscriptions: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._loaded = False
+        self._changes_during_build: list[tuple[str, Alarm | None]] | None = None
         service.listeners.append(self.on_change)
 
     async def start(self) -> None:
@@ -297,13 +308,30 @@ class AlarmEvaluator:
         self._tasks.clear()
 
     async def reload(self) -> None:
+        """Rebuild the index from the store without stopping evaluation: a new index is built
+        in slices (yielding to the event loop), the changes seen meanwhile are replayed onto it,
+        then it replaces the current one."""
         started = time.perf_counter()
-        async with self.store.uow(readonly=True) as uow:
-            alarms = await AlarmRepository(uow).stream_all()
-        self.index.load(alarms)
-        # a large, long-lived index: keep it out of the cyclic GC's full collections (their
-        # pauses would otherwise land on event latency)
-        gc.collect()
+        first = not self._loaded
+        self._changes_during_build = []  # from before the read: the snapshot may predate them
+        try:
+            async with self.store.uow(readonly=True) as uow:
+                alarms = await AlarmRepository(uow).stream_all()
+            fresh = AlarmIndex()
+            for i, alarm in enumerate(alarms):
+                fresh.upsert(alarm)
+                if i % 2000 == 1999:
+                    await asyncio.sleep(0)
+            for alarm_id, changed in self._changes_during_build:
+                _apply(fresh, alarm_id, changed)
+        finally:
+            self._changes_during_build = None
+        self.index = fresh
+        self._loaded = True
+        # a large, long-lived index: keep it out of the cyclic GC's collections (their pauses
+        # would otherwise land on event latency); its objects are freed by reference counting
+        if first:
+            gc.collect()
         gc.freeze()
         log.info(
             "alarm index loaded",
@@ -322,12 +350,9 @@ class AlarmEvaluator:
 
     def on_change(self, alarm_id: str, alarm: Alarm | None) -> None:
         """Synchronous, in-process: the API's change is visible to the next event."""
-        if alarm is None:
-            self.index.remove(alarm_id)
-            return
-        current = self.index.by_id.get(alarm_id)
-        if current is None or current.alarm.generation <= alarm.generation:
-            self.index.upsert(alarm)  # compiled with the alarm's current state
+        _apply(self.index, alarm_id, alarm)
+        if self._changes_during_build is not None:
+            self._changes_during_build.append((alarm_id, alarm))
 
     async def _on_alarm_change(self, envelope: Envelope) -> None:
         """Another process (or this one) changed an alarm: re-read it unless already current."""
@@ -417,7 +442,7 @@ class AlarmEvaluator:
                 ):
                     return await self.fire(again, envelope, retry=False)
             return False
-        self.index.set_state(alarm.alarm_id, ALARM)
+        self.on_change(alarm.alarm_id, fired)
         FIRED.inc()
         _stamp(envelope.trace, "T08", alarm_id=alarm.alarm_id)
         log.info(

@@ -6,12 +6,15 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from stateward.config import load_settings
 from stateward.domain.alarm import ALARM, Alarm, parse_event_rule
 from stateward.domain.events import Envelope, TraceContext
 from stateward.runtime import Runtime
 from stateward.services.alarm_evaluator import AlarmEvaluator
 from stateward.services.alarms import Actor
+from stateward.store.repositories.alarms import AlarmRepository
 from tests.support.webhook import WebhookReceiver
 
 ACTOR = Actor(user_id="u", project_id="p1")
@@ -209,3 +212,35 @@ async def test_notifier_retries_with_backoff_and_counts_outcomes(tmp_path: Path)
             assert delta("log", "logged") == 1
     finally:
         await notifier.stop()
+
+
+async def test_resync_keeps_changes_made_while_it_rebuilds(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = settings(sqlite_url, tmp_path)
+    await runtime.prepare_database(migrate=True)
+    await runtime.start()
+    evaluator = runtime.alarm_evaluator
+    assert evaluator is not None
+    try:
+        rule = {"event_type": "compute.instance.update"}
+        kept = await runtime.alarms.create(new_alarm("kept", rule), ACTOR)
+        doomed = await runtime.alarms.create(new_alarm("doomed", rule), ACTOR)
+        added: list[Alarm] = []
+        read_snapshot = AlarmRepository.stream_all
+
+        async def snapshot_then_changes(repo: AlarmRepository, batch: int = 5000) -> list[Alarm]:
+            rows = await read_snapshot(repo, batch)
+            # committed after the rebuild read its snapshot, before it replaces the index
+            added.append(await runtime.alarms.create(new_alarm("added", rule), ACTOR))
+            await runtime.alarms.delete(doomed.alarm_id, ACTOR)
+            return rows
+
+        monkeypatch.setattr(AlarmRepository, "stream_all", snapshot_then_changes)
+        await evaluator.reload()
+        assert {c.alarm_id for c in evaluator.index.matching(vm_error())} == {
+            kept.alarm_id,
+            added[0].alarm_id,
+        }
+    finally:
+        await runtime.stop()
