@@ -114,7 +114,7 @@ class LivenessConfig(Section):
         return self
 
 
-class AlarmsConfig(BaseModel):
+class AlarmsConfig(Section):
     """Event alarms: the evaluator, the notifier and what actions may reach."""
 
     evaluate: bool = Field(True, description="Run the event alarm evaluator in this process")
@@ -152,6 +152,26 @@ class AlarmsConfig(BaseModel):
         return self
 
 
+class ProfilerConfig(Section):
+    """The performance profiler's recorder (checkpoints T00..T10 into the store)."""
+
+    record: bool = Field(
+        True,
+        description="Write this process's checkpoint stamps to the store (they are always logged)",
+    )
+    flush_interval: float = Field(
+        0.05, ge=0, le=60, description="How long stamps accumulate before one batched write (s)"
+    )
+    batch_size: int = Field(1000, ge=1, description="Most checkpoints written per transaction")
+    queue_size: int = Field(
+        100_000, ge=1, description="Stamps waiting to be written; beyond this they are dropped"
+    )
+    retention: float = Field(
+        7 * 24 * 3600.0, gt=0, description="Profiles older than this are purged (s)"
+    )
+    purge_interval: float = Field(3600.0, gt=0, description="How often old profiles are purged")
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("stateward"))
 
@@ -178,6 +198,7 @@ class Settings(BaseSettings):
     network: NetworkConfig = NetworkConfig()
     liveness: LivenessConfig = LivenessConfig()
     alarms: AlarmsConfig = AlarmsConfig()
+    profiler: ProfilerConfig = ProfilerConfig()
 
     _toml_file: Path | None = None
 

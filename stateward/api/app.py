@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stateward import __version__
-from stateward.api import alarms, compute, errors, events, identity, networking, system
+from stateward.api import alarms, compute, errors, events, identity, networking, profiles, system
 from stateward.api.middleware import RequestMiddleware
 from stateward.runtime import Runtime
 
@@ -42,6 +42,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         system.router,
         alarms.router,
         events.router,
+        profiles.router,
     ):
         app.include_router(router)
     app.add_middleware(RequestMiddleware, max_body_bytes=runtime.settings.server.max_body_bytes)

@@ -44,6 +44,7 @@ from stateward.domain.alarm import (
     fire_reason,
 )
 from stateward.domain.events import Envelope, utcnow
+from stateward.profiler.stamp import stamp
 from stateward.services.alarm_notifier import AlarmNotifier
 from stateward.services.alarms import STATE_TRANSITION, AlarmService, change_envelope
 from stateward.store.db import Store
@@ -51,15 +52,11 @@ from stateward.store.repositories.alarms import AlarmRepository
 
 log = logging.getLogger(__name__)
 
-try:  # the profiler's checkpoints (seed 001): T06 intake, T07 evaluated, T08 fired
-    from stateward.profiler.stamp import stamp as _profiler_stamp  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - the profiler is optional
-    _profiler_stamp = None
-
 
 def _stamp(trace: Any, checkpoint: str, **meta: Any) -> None:
-    if trace is not None and _profiler_stamp is not None:
-        _profiler_stamp(trace, checkpoint, **meta)
+    """The profiler's checkpoints (seed 001): T06 intake, T07 evaluated, T08 fired."""
+    if trace is not None:
+        stamp(trace, checkpoint, **meta)
 
 
 GROUP = "alarm-evaluator"

@@ -23,6 +23,7 @@ from prometheus_client import Counter, Histogram
 from stateward.config import AlarmsConfig
 from stateward.domain.alarm import Alarm
 from stateward.domain.events import TraceContext
+from stateward.profiler.stamp import trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +200,7 @@ class AlarmNotifier:
             return
         assert self._client is not None, "notifier not started"
         headers = {"Content-Type": "application/json", "User-Agent": "stateward-alarm-notifier"}
-        if trace is not None:  # the profiler's header: the consumer can post T09/T10 back
-            headers["X-Stateward-Trace"] = (
-                f"{trace.trace_id};parent={trace.parent}" if trace.parent else trace.trace_id
-            )
+        headers.update(trace_headers(trace))  # the consumer can post T09/T10 back
         delay = self.config.notifier_backoff
         attempts = self.config.notifier_retries + 1
         loop = asyncio.get_running_loop()
