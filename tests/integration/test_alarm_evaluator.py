@@ -159,6 +159,10 @@ async def test_published_event_fires_through_the_bus(tmp_path: Path, sqlite_url:
             assert body["reason_data"]["event"]["traits"]["instance_id"] == "vm-1"
             # the trace reaches the consumer in the profiler's header
             assert hook.headers[0]["X-Stateward-Trace"] == "trace-1;parent=span-5"
+            # and the evaluator stamped its checkpoints into the profile
+            await asyncio.wait_for(runtime.profile_recorder.flush(), 10)
+            profile = await runtime.profiles.get("trace-1")
+            assert {"T06", "T07", "T08"} <= set(profile.present)
     finally:
         await runtime.stop()
 
