@@ -459,6 +459,21 @@ async def _visible_alarm(runtime: Runtime, ctx: AuthContext, alarm_id: str) -> A
     return alarm
 
 
+@router.get("/v2/capabilities")
+@router.get("/v2/capabilities/", include_in_schema=False)
+async def capabilities(ctx: AuthContext = Depends(get_project_context)) -> dict[str, Any]:
+    """What ``openstack alarming capabilities list`` shows."""
+    return {
+        "api": {
+            "alarms:query:simple": True,
+            "alarms:query:complex": True,
+            "alarms:history:query:simple": False,
+            "alarms:history:query:complex": False,
+        },
+        "alarm_storage": {"storage:production_ready": True},
+    }
+
+
 @router.get("/v2/alarms")
 async def list_alarms(
     request: Request,

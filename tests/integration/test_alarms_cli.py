@@ -160,6 +160,8 @@ def test_log_actions_are_admin_only(tmp_path: Path) -> None:
             "--alarm-action", "log://",
         )  # fmt: skip
         assert created["alarm_actions"] == ["log://"]
+        capabilities = admin.json("alarming", "capabilities", "list")
+        assert capabilities["api"]["alarms:query:complex"] is True
 
 
 def test_operator_options_resource_id_required_and_action_allow_list(tmp_path: Path) -> None:
