@@ -417,6 +417,9 @@ async def main(args: argparse.Namespace) -> None:
         settings = load_settings(
             **{
                 "database.url": db,
+                "bus.url": args.bus,
+                "bus.stream": f"SWBENCH{os.getpid()}",
+                "bus.subject_prefix": f"swbench{os.getpid()}",
                 "state_dir": Path(tmp),
                 "alarms.resync_interval": 0,
                 "alarms.record_history": True,
@@ -482,9 +485,18 @@ async def main(args: argparse.Namespace) -> None:
         for label, r in (("index (Stateward)", path_index), ("scan (baseline)", path_scan)):
             print(
                 f"  {label:18} p50 {r['p50_ms']:7.2f} ms   p99 {r['p99_ms']:7.2f} ms   "
-                f"mean {r['mean_ms']:7.2f} ms   ({r['events']} events, {db.split(':')[0]})"
+                f"mean {r['mean_ms']:7.2f} ms   "
+                f"({r['events']} events, {db.split(':')[0]}, {args.bus})"
             )
         await runtime.stop()
+        if args.bus.startswith("nats://"):  # leave no stream behind on a shared server
+            import nats
+
+            nc = await nats.connect(args.bus)
+            try:
+                await nc.jetstream().delete_stream(settings.bus.stream)
+            finally:
+                await nc.close()
     await receiver.stop()
     project_scale(args.project_sizes, args.aodh_venv)
 
@@ -498,7 +510,10 @@ if __name__ == "__main__":
         "--baseline-fraction", type=int, default=10, help="the scan runs events/N events"
     )
     parser.add_argument("--path-events", type=int, default=200)
-    parser.add_argument("--db", help="database URL (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--db", help="database URL (default: SQLite in a temp dir); must be an empty database"
+    )
+    parser.add_argument("--bus", default="memory://", help="memory:// or nats://127.0.0.1:4222")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--aodh-venv", help="venv with bench/requirements-aodh.txt installed")
     parser.add_argument(
