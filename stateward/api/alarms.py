@@ -436,7 +436,10 @@ def _json_arg(value: Any, what: str) -> Any:
 
 def _sorted(views: list[dict[str, Any]], orderby: list[tuple[str, bool]]) -> list[dict[str, Any]]:
     for fld, descending in reversed(orderby):
-        views.sort(key=lambda v: (v.get(fld) is None, v.get(fld) or ""), reverse=descending)
+        views.sort(
+            key=lambda v: (v.get(fld) is None, "" if v.get(fld) is None else v[fld]),
+            reverse=descending,
+        )
     return views
 
 
