@@ -406,8 +406,10 @@ class AlarmEvaluator:
         now = utcnow()
         async with self.store.uow() as uow:
             repo = AlarmRepository(uow)
-            previous = await repo.fire(alarm.alarm_id, alarm.generation, reason, now)
-            if previous is None:
+            expected = compiled.state  # what this process believes; the store has the last word
+            previous: str | None = expected
+            if not await repo.fire(alarm.alarm_id, alarm.generation, expected, reason, now):
+                previous = None
                 fresh = await repo.get(alarm.alarm_id)
             else:
                 fired = alarm.with_state(ALARM, reason, now)
@@ -432,7 +434,10 @@ class AlarmEvaluator:
         if previous is None:
             CAS_LOST.inc()
             self.on_change(alarm.alarm_id, fresh)
-            if retry and fresh is not None and fresh.generation != alarm.generation:
+            stale = fresh is not None and (
+                fresh.generation != alarm.generation or fresh.state != expected
+            )
+            if retry and stale:
                 again = self.index.by_id.get(alarm.alarm_id)
                 if again is not None and again.matches(
                     envelope.event_type, envelope.traits, envelope

@@ -144,29 +144,29 @@ class AlarmRepository:
             .values(state=state, state_reason=reason, state_timestamp=at)
         )
 
-    async def fire(self, alarm_id: str, generation: int, reason: str, at: datetime) -> str | None:
-        """Compare-and-set to ``alarm``; returns the previous state, or None if it must not fire.
+    async def fire(
+        self, alarm_id: str, generation: int, expected: str, reason: str, at: datetime
+    ) -> bool:
+        """Compare-and-set to ``alarm`` from the ``expected`` state, in one statement.
 
-        The row must still be the evaluated definition (``generation``), enabled, and either not
-        in ``alarm`` yet or repeating. Two processes racing on one event: one UPDATE wins.
+        The row must still be the evaluated definition (``generation``), enabled, in the state
+        the evaluator saw, and either not in ``alarm`` yet or repeating. Two processes racing on
+        one event: one UPDATE wins; False tells the loser (or a stale caller) to re-read.
         """
-        previous = (
-            await self.conn.execute(sa.select(t.c.state).where(t.c.alarm_id == alarm_id))
-        ).scalar()
-        if previous is None:
-            return None
+        # from ``alarm`` only a repeating alarm fires again
+        eligible = t.c.repeat_actions == sa.true() if expected == ALARM else sa.true()
         result = await self.conn.execute(
             sa.update(t)
             .where(
                 t.c.alarm_id == alarm_id,
                 t.c.generation == generation,
                 t.c.enabled == sa.true(),
-                sa.or_(t.c.state != ALARM, t.c.repeat_actions == sa.true()),
-                t.c.state == previous,
+                t.c.state == expected,
+                eligible,
             )
             .values(state=ALARM, state_reason=reason, state_timestamp=at)
         )
-        return str(previous) if result.rowcount else None
+        return bool(result.rowcount)
 
     async def record_change(
         self,
