@@ -387,7 +387,9 @@ def _compare(view: Mapping[str, Any], fld: str, op: str, value: Any) -> bool:
         return False
 
 
-def _complex_filter(expr: Any) -> Callable[[Mapping[str, Any]], bool]:
+def _complex_filter(
+    expr: Any, fields: tuple[str, ...] = QUERY_FIELDS
+) -> Callable[[Mapping[str, Any]], bool]:
     if not isinstance(expr, dict) or len(expr) != 1:
         raise InvalidInput(f"Filter expression not valid: {json.dumps(expr)}")
     ((op, operand),) = expr.items()
@@ -395,19 +397,19 @@ def _complex_filter(expr: Any) -> Callable[[Mapping[str, Any]], bool]:
     if key in ("and", "or"):
         if not isinstance(operand, list) or not operand:
             raise InvalidInput(f"Filter expression not valid: {key} needs a list")
-        parts = [_complex_filter(p) for p in operand]
+        parts = [_complex_filter(p, fields) for p in operand]
         if key == "and":
             return lambda v: all(p(v) for p in parts)
         return lambda v: any(p(v) for p in parts)
     if key == "not":
-        inner = _complex_filter(operand)
+        inner = _complex_filter(operand, fields)
         return lambda v: not inner(v)
     if not isinstance(operand, dict) or len(operand) != 1:
         raise InvalidInput(f"Filter expression not valid: {json.dumps(expr)}")
     ((fld, value),) = operand.items()
-    if fld not in QUERY_FIELDS:
+    if fld not in fields:
         raise InvalidInput(
-            f"Unknown field {fld!r} in the filter; valid fields: {', '.join(QUERY_FIELDS)}"
+            f"Unknown field {fld!r} in the filter; valid fields: {', '.join(fields)}"
         )
     if key == "in":
         if not isinstance(value, list):
@@ -524,27 +526,7 @@ async def list_alarms(
         project = None
     views = [alarm_view(a) for a in await runtime.alarms.find(project)]
     views = [v for v in views if all(_compare(v, f, o, x) for f, o, x in conditions)]
-    orderby = []
-    for sort in params.getlist("sort"):
-        key, _, direction = sort.partition(":")
-        if key not in QUERY_FIELDS or direction not in ("", "asc", "desc"):
-            raise InvalidInput(f"Invalid sort {sort!r}: use <field>:asc or <field>:desc")
-        orderby.append((key, direction == "desc"))
-    views = _sorted(views, orderby)
-    marker = params.get("marker")
-    if marker:
-        ids = [v["alarm_id"] for v in views]
-        if marker not in ids:
-            raise InvalidInput(f"Invalid marker: alarm {marker} not found")
-        views = views[ids.index(marker) + 1 :]
-    if "limit" in params:
-        try:
-            limit = int(params["limit"])
-        except ValueError:
-            raise InvalidInput("Invalid limit: not an integer")
-        if limit <= 0:
-            raise InvalidInput("Limit must be positive")
-        views = views[:limit]
+    views = _paged(request, views, "alarm_id", QUERY_FIELDS)
     return views
 
 
@@ -555,15 +537,49 @@ async def query_alarms(
     runtime: Runtime = Depends(get_runtime),
 ) -> list[dict[str, Any]]:
     runtime.policy.enforce("telemetry:query_alarm", ctx, target(ctx.project_id))
+    project = None if ctx.is_admin else ctx.project_id
+    views = [alarm_view(a) for a in await runtime.alarms.find(project)]
+    return await _complex_query(request, views, QUERY_FIELDS)
+
+
+HISTORY_FIELDS = (
+    "event_id",
+    "alarm_id",
+    "type",
+    "detail",
+    "user_id",
+    "project_id",
+    "on_behalf_of",
+    "severity",
+    "timestamp",
+)
+
+
+@router.post("/v2/query/alarms/history")
+async def query_alarm_history(
+    request: Request,
+    ctx: AuthContext = Depends(get_project_context),
+    runtime: Runtime = Depends(get_runtime),
+) -> list[dict[str, Any]]:
+    """What ``openstack alarm-history search --query ...`` sends."""
+    runtime.policy.enforce("telemetry:alarm_history", ctx, target(ctx.project_id))
+    rows = await runtime.alarms.history(None, None if ctx.is_admin else ctx.project_id)
+    return await _complex_query(request, [history_view(r) for r in rows], HISTORY_FIELDS)
+
+
+async def _complex_query(
+    request: Request, views: list[dict[str, Any]], fields: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Aodh's complex query body ``{filter, orderby, limit}`` applied to ``views``."""
     body = await json_body(request) if (await request.body()).strip() else {}
     if not isinstance(body, dict):
         raise InvalidInput("Invalid query: the body must be an object")
     unknown = set(body) - {"filter", "orderby", "limit"}
     if unknown:
         raise InvalidInput(f"Unknown attribute for argument query: {', '.join(sorted(unknown))}")
-    predicate = None
     if body.get("filter"):
-        predicate = _complex_filter(_json_arg(body["filter"], "filter"))
+        predicate = _complex_filter(_json_arg(body["filter"], "filter"), fields)
+        views = [v for v in views if predicate(v)]
     orderby: list[tuple[str, bool]] = []
     if body.get("orderby"):
         order = _json_arg(body["orderby"], "orderby")
@@ -573,17 +589,42 @@ async def query_alarms(
             if not isinstance(item, dict) or len(item) != 1:
                 raise InvalidInput("orderby must be a list of {field: asc|desc}")
             ((fld, direction),) = item.items()
-            if fld not in QUERY_FIELDS or str(direction).lower() not in ("asc", "desc"):
+            if fld not in fields or str(direction).lower() not in ("asc", "desc"):
                 raise InvalidInput(f"Invalid orderby {item}")
             orderby.append((fld, str(direction).lower() == "desc"))
-    project = None if ctx.is_admin else ctx.project_id
-    views = [alarm_view(a) for a in await runtime.alarms.find(project)]
-    if predicate is not None:
-        views = [v for v in views if predicate(v)]
     views = _sorted(views, orderby)
     if body.get("limit") is not None:
         limit = body["limit"]
         if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+            raise InvalidInput("Limit must be positive")
+        views = views[:limit]
+    return views
+
+
+def _paged(
+    request: Request, views: list[dict[str, Any]], id_key: str, fields: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """``sort=field:dir`` (repeated), ``marker`` (an id) and ``limit``, as aodhclient sends."""
+    params = request.query_params
+    orderby = []
+    for sort in params.getlist("sort"):
+        key, _, direction = sort.partition(":")
+        if key not in fields or direction not in ("", "asc", "desc"):
+            raise InvalidInput(f"Invalid sort {sort!r}: use <field>:asc or <field>:desc")
+        orderby.append((key, direction == "desc"))
+    views = _sorted(views, orderby)
+    marker = params.get("marker")
+    if marker:
+        ids = [v[id_key] for v in views]
+        if marker not in ids:
+            raise InvalidInput(f"Invalid marker: {marker} not found")
+        views = views[ids.index(marker) + 1 :]
+    if "limit" in params:
+        try:
+            limit = int(params["limit"])
+        except ValueError:
+            raise InvalidInput("Invalid limit: not an integer")
+        if limit <= 0:
             raise InvalidInput("Limit must be positive")
         views = views[:limit]
     return views
@@ -671,9 +712,10 @@ async def put_state(
 @router.get("/v2/alarms/{alarm_id}/history")
 async def alarm_history(
     alarm_id: str,
+    request: Request,
     ctx: AuthContext = Depends(get_project_context),
     runtime: Runtime = Depends(get_runtime),
 ) -> list[dict[str, Any]]:
     runtime.policy.enforce("telemetry:alarm_history", ctx, target(ctx.project_id))
     rows = await runtime.alarms.history(alarm_id, None if ctx.is_admin else ctx.project_id)
-    return [history_view(r) for r in rows]
+    return _paged(request, [history_view(r) for r in rows], "event_id", HISTORY_FIELDS)

@@ -223,7 +223,8 @@ class AlarmService:
         self._changed(alarm_id, alarm)
         return alarm
 
-    async def history(self, alarm_id: str, on_behalf_of: str | None) -> list[dict[str, Any]]:
+    async def history(self, alarm_id: str | None, on_behalf_of: str | None) -> list[dict[str, Any]]:
+        """Newest first; every alarm's when ``alarm_id`` is None (history search)."""
         async with self.store.uow(readonly=True) as uow:
             return await AlarmRepository(uow).history(alarm_id, on_behalf_of=on_behalf_of)
 

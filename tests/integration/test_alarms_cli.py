@@ -123,6 +123,8 @@ def _alarm_flow(server: LiveServer, tmp_path: Path) -> None:
         kinds = [h["type"] for h in history]
         assert kinds.count("state transition") == 1
         assert "creation" in kinds and "rule change" in kinds
+        searched = alice.json("alarm-history", "search", "--query", "type='state transition'")
+        assert [h["alarm_id"] for h in searched] == [alarm_id]
 
         alice.run("alarm", "delete", alarm_id)
         assert alice.json("alarm", "list") == []

@@ -195,9 +195,11 @@ class AlarmRepository:
         return row
 
     async def history(
-        self, alarm_id: str, *, on_behalf_of: str | None = None, limit: int | None = None
+        self, alarm_id: str | None, *, on_behalf_of: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        query = sa.select(h).where(h.c.alarm_id == alarm_id)
+        query = sa.select(h)
+        if alarm_id is not None:
+            query = query.where(h.c.alarm_id == alarm_id)
         if on_behalf_of is not None:
             query = query.where(h.c.on_behalf_of == on_behalf_of)
         query = query.order_by(h.c.timestamp.desc(), h.c.event_id)
