@@ -473,7 +473,7 @@ async def capabilities(ctx: AuthContext = Depends(get_project_context)) -> dict[
             "alarms:query:simple": True,
             "alarms:query:complex": True,
             "alarms:history:query:simple": False,
-            "alarms:history:query:complex": False,
+            "alarms:history:query:complex": True,
         },
         "alarm_storage": {"storage:production_ready": True},
     }
