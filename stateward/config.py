@@ -212,6 +212,44 @@ class InspectorConfig(Section):
     )
 
 
+class AlarmsConfig(Section):
+    """Event alarms: the evaluator, the notifier and what actions may reach."""
+
+    evaluate: bool = Field(True, description="Run the event alarm evaluator in this process")
+    require_resource_id: bool = Field(
+        False,
+        description="Refuse event alarms without resource_id (the seed's option; Aodh clients "
+        "cannot send it, so off by default)",
+    )
+    record_history: bool = True
+    action_allow: list[str] | None = Field(
+        None,
+        description="Hosts or CIDRs webhook actions may reach; unset: everything except "
+        "link-local addresses (169.254.0.0/16, fe80::/10)",
+    )
+    notifier_timeout: float = Field(5.0, gt=0, description="Per-attempt webhook timeout (s)")
+    notifier_retries: int = Field(3, ge=0, description="Retries after a failed webhook")
+    notifier_backoff: float = Field(0.2, ge=0, description="First retry delay, doubled each time")
+    notifier_concurrency: int = Field(64, ge=1, description="Webhooks in flight at most")
+    resync_interval: float = Field(
+        300.0, ge=0, description="Full reload of the evaluator's index (s); 0 disables"
+    )
+
+    @model_validator(mode="after")
+    def _valid_destinations(self) -> AlarmsConfig:
+        import ipaddress
+
+        for entry in self.action_allow or []:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"action_allow: {entry!r} is not a CIDR: {exc}") from None
+            elif not entry or " " in entry:
+                raise ValueError(f"action_allow: {entry!r} is not a host name, address or CIDR")
+        return self
+
+
 class ProfilerConfig(Section):
     """The performance profiler's recorder (checkpoints T00..T10 into the store)."""
 
@@ -259,6 +297,7 @@ class Settings(BaseSettings):
     liveness: LivenessConfig = LivenessConfig()
     compute: ComputeConfig = ComputeConfig()
     inspector: InspectorConfig = InspectorConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
     profiler: ProfilerConfig = ProfilerConfig()
     agent: AgentConfig = AgentConfig()
 

@@ -20,6 +20,9 @@ from stateward.bus import Bus, create_bus
 from stateward.config import Settings
 from stateward.identity.policy import Policy
 from stateward.profiler.stamp import set_process_name
+from stateward.services.alarm_evaluator import AlarmEvaluator
+from stateward.services.alarm_notifier import AlarmNotifier
+from stateward.services.alarms import AlarmService
 from stateward.services.compute import ComputeService
 from stateward.services.identity import IdentityService
 from stateward.services.inspector import Inspector
@@ -92,6 +95,20 @@ class Runtime:
         ]
         if settings.liveness.services:
             self.roles.append(ServerServices(self.liveness, settings))
+        self.alarms = AlarmService(self.store, record_history=settings.alarms.record_history)
+        self.alarm_notifier = AlarmNotifier(settings.alarms)
+        self.roles.append(self.alarm_notifier)
+        self.alarm_evaluator: AlarmEvaluator | None = None
+        if settings.alarms.evaluate:
+            self.alarm_evaluator = AlarmEvaluator(
+                self.store,
+                self.bus,
+                self.alarms,
+                self.alarm_notifier,
+                resync_interval=settings.alarms.resync_interval,
+                record_history=settings.alarms.record_history,
+            )
+            self.roles.append(self.alarm_evaluator)
         self.generated_admin_password: str | None = None
         self._started: list[Role] = []
 

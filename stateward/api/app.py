@@ -9,10 +9,12 @@ from fastapi import FastAPI
 
 from stateward import __version__
 from stateward.api import (
+    alarms,
     chassis,
     compute,
     compute_resources,
     errors,
+    events,
     identity,
     inspector,
     networking,
@@ -55,6 +57,8 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         inspector.router,
         system.router,
         chassis.router,
+        alarms.router,
+        events.router,
         profiles.router,
     ):
         app.include_router(router)

@@ -22,7 +22,9 @@ from tests.support.server import running_server
 async def test_trace_crosses_the_outbox_and_the_bus(tmp_path: Path) -> None:
     from stateward.runtime import Runtime
 
-    runtime = Runtime(load_settings(state_dir=tmp_path / "state"))
+    # the real alarm evaluator (which stamps T06/T07 itself) is off: this test's own
+    # stand-in plays the role on the other side of the bus
+    runtime = Runtime(load_settings(state_dir=tmp_path / "state", **{"alarms.evaluate": False}))
     await runtime.prepare_database(migrate=True)
     await runtime.start()
     received: asyncio.Queue[Envelope] = asyncio.Queue()
