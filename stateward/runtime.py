@@ -20,6 +20,7 @@ from stateward.bus import Bus, create_bus
 from stateward.config import Settings
 from stateward.identity.policy import Policy
 from stateward.services.identity import IdentityService
+from stateward.services.journal import JournalRole, JournalService
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
 from stateward.store.db import Store
@@ -58,6 +59,25 @@ class Runtime:
         self.identity = IdentityService(self.store, settings.identity)
         self.network = NetworkService(self.store, settings.network)
         self.roles: list[Role] = [self.relay]
+        self.journal_role: JournalRole | None = None
+        if settings.journal.enabled:
+            from stateward.sdn import create_backend
+
+            self.journal_role = JournalRole(
+                self.store,
+                settings.journal,
+                create_backend(
+                    settings.journal,
+                    max_connections=settings.journal.workers * settings.journal.batch_size,
+                ),
+                self.process_id,
+                lease_ttl=settings.lease.ttl,
+                lease_renew=settings.lease.renew_interval,
+            )
+            self.journal = self.journal_role.service
+            self.roles.append(self.journal_role)
+        else:
+            self.journal = JournalService(self.store, settings.journal, self.process_id)
         self.generated_admin_password: str | None = None
         self._started: list[Role] = []
 

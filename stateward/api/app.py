@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stateward import __version__
-from stateward.api import compute, errors, identity, networking, system
+from stateward.api import compute, errors, identity, journal, networking, system
 from stateward.api.middleware import RequestMiddleware
 from stateward.runtime import Runtime
 
@@ -35,7 +35,13 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     errors.install(app)
-    for router in (identity.router, networking.router, compute.router, system.router):
+    for router in (
+        identity.router,
+        networking.router,
+        compute.router,
+        system.router,
+        journal.router,
+    ):
         app.include_router(router)
     app.add_middleware(RequestMiddleware, max_body_bytes=runtime.settings.server.max_body_bytes)
     return app

@@ -21,8 +21,9 @@ def _network_flow(server: LiveServer, tmp_path: Path) -> None:
     assert net["provider:network_type"] == "vxlan"
     assert net["provider:segmentation_id"] >= 1
 
-    subnet = cli.json("subnet", "create", "--network", "net1", "--subnet-range",
-                      "10.0.0.0/24", "sub1")
+    subnet = cli.json(
+        "subnet", "create", "--network", "net1", "--subnet-range", "10.0.0.0/24", "sub1"
+    )
     assert subnet["cidr"] == "10.0.0.0/24"
     assert subnet["gateway_ip"] == "10.0.0.1"
 

@@ -1,0 +1,111 @@
+"""OpenDaylight's Neutron northbound REST driver (``/controller/nb/v2/neutron/...``).
+
+Create is a POST of ``{"network": {...}}`` to the collection; update a PUT and delete a
+DELETE on the item; reads return ``{"network": {...}}`` and ``{"networks": [...]}``. Basic
+auth. A create the controller already has (409) is applied as an update, an update of an
+object it lacks (404) as a create and a delete of a missing object (404) is done: replaying
+a row twice (after a crash) converges instead of failing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from stateward.domain.journal import COLLECTIONS
+from stateward.sdn.backend import ControllerError, ControllerUnavailable
+
+PROBE_UUID = "00000000-0000-0000-0000-00000000feed"  # never created: a 404 proves liveness
+GATEWAY_ERRORS = {502, 503, 504}
+
+
+class OdlBackend:
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        timeout: float = 10.0,
+        max_connections: int = 64,
+    ) -> None:
+        self.base = url.rstrip("/")
+        self.client = httpx.AsyncClient(
+            auth=(username, password),
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"Accept": "application/json"},
+        )
+
+    def _collection(self, object_type: str) -> str:
+        try:
+            return f"{self.base}/{COLLECTIONS[object_type]}"
+        except KeyError:
+            raise ControllerError(400, f"unknown object type {object_type}") from None
+
+    async def _request(
+        self, method: str, url: str, body: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        try:
+            response = await self.client.request(method, url, json=body)
+        except (httpx.TransportError, OSError) as exc:
+            raise ControllerUnavailable(f"{method} {url}: {exc!r}") from exc
+        if response.status_code in GATEWAY_ERRORS:
+            raise ControllerUnavailable(f"{method} {url}: {response.status_code}")
+        return response
+
+    @staticmethod
+    def _fail(response: httpx.Response) -> ControllerError:
+        return ControllerError(response.status_code, response.text[:300])
+
+    async def create(self, object_type: str, data: dict[str, Any]) -> None:
+        response = await self._request("POST", self._collection(object_type), {object_type: data})
+        if response.status_code == 409:
+            await self.update(object_type, str(data["id"]), data, _create_on_404=False)
+            return
+        if response.status_code >= 300:
+            raise self._fail(response)
+
+    async def update(
+        self, object_type: str, uuid: str, data: dict[str, Any], *, _create_on_404: bool = True
+    ) -> None:
+        response = await self._request(
+            "PUT", f"{self._collection(object_type)}/{uuid}", {object_type: data}
+        )
+        if response.status_code == 404 and _create_on_404:
+            await self.create(object_type, data)
+            return
+        if response.status_code >= 300:
+            raise self._fail(response)
+
+    async def delete(self, object_type: str, uuid: str) -> None:
+        response = await self._request("DELETE", f"{self._collection(object_type)}/{uuid}")
+        if response.status_code >= 300 and response.status_code != 404:
+            raise self._fail(response)
+
+    async def get(self, object_type: str, uuid: str) -> dict[str, Any] | None:
+        response = await self._request("GET", f"{self._collection(object_type)}/{uuid}")
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 300:
+            raise self._fail(response)
+        body: dict[str, Any] = response.json()[object_type]
+        return body
+
+    async def list_objects(self, object_type: str) -> list[dict[str, Any]]:
+        response = await self._request("GET", self._collection(object_type))
+        if response.status_code >= 300:
+            raise self._fail(response)
+        items: list[dict[str, Any]] = response.json().get(COLLECTIONS[object_type], [])
+        return items
+
+    async def probe(self) -> None:
+        response = await self._request("GET", f"{self._collection('network')}/{PROBE_UUID}")
+        if response.status_code not in (200, 404):
+            raise self._fail(response)
+
+    async def close(self) -> None:
+        await self.client.aclose()
