@@ -278,6 +278,10 @@ class SyncPlan:
     def empty(self) -> bool:
         return not (self.creates or self.updates or self.deletes)
 
+    @property
+    def size(self) -> int:
+        return len(self.creates) + len(self.updates) + len(self.deletes)
+
     def summary(self) -> dict[str, int]:
         return {
             "create": len(self.creates),

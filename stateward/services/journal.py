@@ -74,6 +74,8 @@ FULL_SYNC = "full_sync"
 FULL_SYNC_REQUEST = "full_sync_request"
 MONITOR_PREFIX = "monitor:"
 HISTORY = 50
+CHECK_ATTEMPTS = 5
+CLOCK_MARGIN = 1.0  # s; rows completed this close to a controller read are rechecked
 
 
 def journal_items(events: list[Envelope]) -> list[tuple[str, str, Operation, dict[str, Any]]]:
@@ -433,6 +435,7 @@ class JournalMaintenance:
         self.syncer = syncer
         self.config = config
         self._outage_over = False
+        self.recheck = False
         monitor.add_listener(self._on_monitor)
 
     def _on_monitor(self, old: MonitorState, new: MonitorState, _reason: str) -> None:
@@ -457,6 +460,9 @@ class JournalMaintenance:
                     pending_full = "controller back after an outage"
                 if await self._take_request():
                     pending_full = "requested"
+                if self.recheck:
+                    self.recheck = False
+                    pending_full = pending_full or "recheck of objects busy at the last check"
                 if loop.time() - last_full >= self.config.full_sync_interval:
                     pending_full = pending_full or "scheduled"
                 if pending_full and self.monitor.state is not MonitorState.DISCONNECTED:
@@ -575,44 +581,36 @@ class JournalMaintenance:
     async def full_sync(self, reason: str, *, wait: float = 120.0) -> dict[str, int]:
         """Compare the controller with the store and record the rows that make them equal."""
         await self._set_full_sync(FullSyncState.CHECKING, reason)
-        started = utcnow() - timedelta(seconds=1)
-        try:
-            theirs = {
-                t: {str(o.get("id")): o for o in await self.backend.list_objects(t)}
-                for t in SYNCED_TYPES
-            }
-        except (ControllerUnavailable, ControllerError) as exc:
-            log.warning("full sync could not read the controller: %s", exc)
-            await self._set_full_sync(FullSyncState.NULL, f"check failed: {exc}")
-            return {}
         seqnums: list[int] = []
-        async with self.store.uow() as uow:
-            repo = JournalRepository(uow)
-            ours = await store_snapshot(uow)
-            plan = rules.plan_full_sync(ours, theirs, await repo.busy_objects(started))
-            if plan.empty:
-                await uow.commit()
-            else:
-                # Lock the objects, then drop any that changed meanwhile: from here on, a
-                # change to one of them journals after our row, with newer data.
-                touched = [body["id"] for _, body in plan.creates + plan.updates + plan.deletes]
-                await repo.lock_objects(touched)
+        plan = rules.SyncPlan()
+        for attempt in range(CHECK_ATTEMPTS):
+            # Rows that completed while the controller was being read make its copy of
+            # those objects unreliable; they are left alone and the check is repeated.
+            started = utcnow() - timedelta(seconds=CLOCK_MARGIN)
+            try:
+                theirs = {
+                    t: {str(o.get("id")): o for o in await self.backend.list_objects(t)}
+                    for t in SYNCED_TYPES
+                }
+            except (ControllerUnavailable, ControllerError) as exc:
+                log.warning("full sync could not read the controller: %s", exc)
+                await self._set_full_sync(FullSyncState.NULL, f"check failed: {exc}")
+                return {}
+            async with self.store.uow() as uow:
+                repo = JournalRepository(uow)
+                ours = await store_snapshot(uow)
+                raw = rules.plan_full_sync(ours, theirs, busy=[])
                 busy = await repo.busy_objects(started)
-                now = utcnow()
-                for operation, items in (
-                    (Operation.DELETE, plan.deletes),
-                    (Operation.CREATE, plan.creates),
-                    (Operation.UPDATE, plan.updates),
-                ):
-                    for object_type, body in items:
-                        if body["id"] in busy:
-                            continue
-                        seqnums.append(
-                            await repo.record(object_type, body["id"], operation, body, now)
-                        )
-                        FULL_SYNC_FIXES.labels(str(operation)).inc()
+                plan = rules.plan_full_sync(ours, theirs, busy)
+                skipped = raw.size - plan.size
+                if not plan.empty:
+                    seqnums = await self._record_plan(repo, plan, started)
                 await uow.commit()
+            if seqnums or not skipped or attempt == CHECK_ATTEMPTS - 1:
+                break
+            await asyncio.sleep(CLOCK_MARGIN + 0.5)
         summary = plan.summary()
+        self.recheck = bool(skipped)
         if not seqnums:
             await self._set_full_sync(FullSyncState.NORMAL, "in sync", last=summary)
             return summary
@@ -626,6 +624,28 @@ class JournalMaintenance:
         else:
             await self._set_full_sync(FullSyncState.OUTOFSYNC, "healing rows not done in time")
         return summary
+
+    async def _record_plan(
+        self, repo: JournalRepository, plan: rules.SyncPlan, started: Any
+    ) -> list[int]:
+        # Lock the objects, then drop any that changed meanwhile: from here on, a change to
+        # one of them journals after our row, with newer data.
+        touched = [body["id"] for _, body in plan.creates + plan.updates + plan.deletes]
+        await repo.lock_objects(touched)
+        busy = await repo.busy_objects(started)
+        now = utcnow()
+        seqnums: list[int] = []
+        for operation, items in (
+            (Operation.DELETE, plan.deletes),
+            (Operation.CREATE, plan.creates),
+            (Operation.UPDATE, plan.updates),
+        ):
+            for object_type, body in items:
+                if body["id"] in busy:
+                    continue
+                seqnums.append(await repo.record(object_type, body["id"], operation, body, now))
+                FULL_SYNC_FIXES.labels(str(operation)).inc()
+        return seqnums
 
     async def _wait_done(self, seqnums: list[int], wait: float) -> bool:
         loop = asyncio.get_running_loop()
