@@ -69,6 +69,7 @@ class Runtime:
                 create_backend(
                     settings.journal,
                     max_connections=settings.journal.workers * settings.journal.batch_size,
+                    client_name=f"stateward/{self.process_id}",
                 ),
                 self.process_id,
                 lease_ttl=settings.lease.ttl,

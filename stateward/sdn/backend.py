@@ -39,7 +39,9 @@ class ControllerBackend(Protocol):
     async def close(self) -> None: ...
 
 
-def create_backend(config: JournalConfig, *, max_connections: int = 64) -> ControllerBackend:
+def create_backend(
+    config: JournalConfig, *, max_connections: int = 64, client_name: str = "stateward"
+) -> ControllerBackend:
     from stateward.sdn.odl import OdlBackend
 
     return OdlBackend(
@@ -48,4 +50,5 @@ def create_backend(config: JournalConfig, *, max_connections: int = 64) -> Contr
         config.password.get_secret_value(),
         timeout=config.timeout,
         max_connections=max_connections,
+        user_agent=client_name,
     )

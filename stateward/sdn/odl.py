@@ -29,6 +29,7 @@ class OdlBackend:
         *,
         timeout: float = 10.0,
         max_connections: int = 64,
+        user_agent: str = "stateward",
     ) -> None:
         self.base = url.rstrip("/")
         self.client = httpx.AsyncClient(
@@ -37,7 +38,7 @@ class OdlBackend:
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", "User-Agent": user_agent},
         )
 
     def _collection(self, object_type: str) -> str:

@@ -79,6 +79,7 @@ class ShimState:
         op: str,
         status: int,
         body: dict[str, Any] | None,
+        client: str | None = None,
     ) -> None:
         self.log.append(
             {
@@ -90,6 +91,7 @@ class ShimState:
                 "op": op,
                 "status": status,
                 "revision": (body or {}).get("revision_number"),
+                "client": client,
             }
         )
         self.dirty = True
@@ -104,6 +106,10 @@ class ShimState:
 
     def dump(self) -> dict[str, Any]:
         return {c: list(items.values()) for c, items in self.resources.items()}
+
+
+def _ua(request: Request) -> str | None:
+    return request.headers.get("user-agent")
 
 
 def create_app(
@@ -179,10 +185,10 @@ def create_app(
         if (refused := await guard(request, object_id)) is not None:
             return refused
         if object_id in items:
-            state.record("POST", collection, object_id, "create", 409, body)
+            state.record("POST", collection, object_id, "create", 409, body, _ua(request))
             return JSONResponse({"errors": "exists"}, status_code=409)
         items[object_id] = body
-        state.record("POST", collection, object_id, "create", 201, body)
+        state.record("POST", collection, object_id, "create", 201, body, _ua(request))
         if collection == "ports" and state.report:
             task = asyncio.create_task(report_status(object_id, state.report.get("status")))
             background.add(task)
@@ -212,10 +218,10 @@ def create_app(
         if (refused := await guard(request, object_id)) is not None:
             return refused
         if object_id not in items:
-            state.record("PUT", collection, object_id, "update", 404, body)
+            state.record("PUT", collection, object_id, "update", 404, body, _ua(request))
             return JSONResponse({"errors": "not found"}, status_code=404)
         items[object_id] = {**items[object_id], **body, "id": object_id}
-        state.record("PUT", collection, object_id, "update", 200, body)
+        state.record("PUT", collection, object_id, "update", 200, body, _ua(request))
         return JSONResponse({COLLECTIONS[collection]: items[object_id]})
 
     @app.delete(PREFIX + "/{collection}/{object_id}")
@@ -226,9 +232,9 @@ def create_app(
         if (refused := await guard(request, object_id)) is not None:
             return refused
         if items.pop(object_id, None) is None:
-            state.record("DELETE", collection, object_id, "delete", 404, None)
+            state.record("DELETE", collection, object_id, "delete", 404, None, _ua(request))
             return JSONResponse({"errors": "not found"}, status_code=404)
-        state.record("DELETE", collection, object_id, "delete", 204, None)
+        state.record("DELETE", collection, object_id, "delete", 204, None, _ua(request))
         return Response(status_code=204)
 
     # port status back to Stateward --------------------------------------------------------
