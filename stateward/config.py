@@ -136,8 +136,10 @@ class JournalConfig(BaseModel):
     full_sync_interval: float = Field(
         3600.0, gt=0, description="Scheduled full sync (s), besides cold start and outages"
     )
-    workers: int = Field(4, ge=1, description="Sync loops per process")
-    batch_size: int = Field(16, ge=1, description="Rows one sync loop claims at a time")
+    max_in_flight: int = Field(
+        64, ge=1, description="Rows one process has at the controller at once"
+    )
+    batch_size: int = Field(64, ge=1, description="Most rows claimed in one transaction")
     probe_interval: float = Field(10.0, gt=0, description="Connection probe period (s)")
     backoff_initial: float = Field(0.1, gt=0)
     backoff_max: float = Field(60.0, gt=0, description="Backoff cap after connection errors (s)")

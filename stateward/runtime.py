@@ -68,7 +68,7 @@ class Runtime:
                 settings.journal,
                 create_backend(
                     settings.journal,
-                    max_connections=settings.journal.workers * settings.journal.batch_size,
+                    max_connections=settings.journal.max_in_flight,
                     client_name=f"stateward/{self.process_id}",
                 ),
                 self.process_id,

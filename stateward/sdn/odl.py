@@ -9,6 +9,8 @@ a row twice (after a crash) converges instead of failing.
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from typing import Any
 
 import httpx
@@ -32,14 +34,20 @@ class OdlBackend:
         user_agent: str = "stateward",
     ) -> None:
         self.base = url.rstrip("/")
-        self.client = httpx.AsyncClient(
+        tls = ssl.create_default_context()  # one for all clients: building one costs ~50 ms
+        self._make_client = lambda: httpx.AsyncClient(
             auth=(username, password),
             timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            verify=tls,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             headers={"Accept": "application/json", "User-Agent": user_agent},
         )
+        # Our own pool of one-connection clients: httpcore's pool spends more CPU than the
+        # request itself once dozens of requests share it (measured here: 76 vs 734 req/s at
+        # 64 concurrent requests).
+        self._clients: list[httpx.AsyncClient] = []
+        self._idle: list[httpx.AsyncClient] = []
+        self._slots = asyncio.Semaphore(max_connections)
 
     def _collection(self, object_type: str) -> str:
         try:
@@ -50,10 +58,14 @@ class OdlBackend:
     async def _request(
         self, method: str, url: str, body: dict[str, Any] | None = None
     ) -> httpx.Response:
-        try:
-            response = await self.client.request(method, url, json=body)
-        except (httpx.TransportError, OSError) as exc:
-            raise ControllerUnavailable(f"{method} {url}: {exc!r}") from exc
+        async with self._slots:
+            client = self._idle.pop() if self._idle else self._new_client()
+            try:
+                response = await client.request(method, url, json=body)
+            except (httpx.TransportError, OSError) as exc:
+                raise ControllerUnavailable(f"{method} {url}: {exc!r}") from exc
+            finally:
+                self._idle.append(client)
         if response.status_code in GATEWAY_ERRORS:
             raise ControllerUnavailable(f"{method} {url}: {response.status_code}")
         return response
@@ -108,5 +120,13 @@ class OdlBackend:
         if response.status_code not in (200, 404):
             raise self._fail(response)
 
+    def _new_client(self) -> httpx.AsyncClient:
+        client = self._make_client()
+        self._clients.append(client)
+        return client
+
     async def close(self) -> None:
-        await self.client.aclose()
+        for client in self._clients:
+            await client.aclose()
+        self._clients.clear()
+        self._idle.clear()

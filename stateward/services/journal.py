@@ -257,7 +257,13 @@ async def send_row(backend: ControllerBackend, entry: JournalEntry) -> None:
 
 
 class JournalSyncer:
-    """``workers`` loops per process, each claiming up to ``batch_size`` rows at a time."""
+    """One dispatcher per process keeps up to ``max_in_flight`` rows at the controller.
+
+    Each pass is one transaction: record the outcomes of the rows that came back, then claim
+    as many eligible rows as there is room for (their predecessors just completed in the
+    same transaction, so an object's next row goes out as soon as the previous one is done).
+    Every row is sent by its own task; a slow answer holds up nothing but its own object.
+    """
 
     def __init__(
         self,
@@ -270,8 +276,10 @@ class JournalSyncer:
         self.backend = backend
         self.monitor = monitor
         self.config = config
-        self._kicks = [asyncio.Event() for _ in range(config.workers)]
-        self._tasks: list[asyncio.Task[None]] = []
+        self._kick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._done: list[tuple[JournalEntry, Outcome]] = []
         monitor.add_listener(self._on_monitor)
         store.add_commit_listener(lambda _rows: self.wake())
 
@@ -280,65 +288,92 @@ class JournalSyncer:
             self.wake()
 
     def wake(self) -> None:
-        for kick in self._kicks:
-            kick.set()
+        self._kick.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
 
     async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._loop(kick), name=f"journal-sync-{i}")
-            for i, kick in enumerate(self._kicks)
-        ]
+        self._task = asyncio.create_task(self._loop(), name="journal-sync")
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = list(self._in_flight.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # Rows cut off here stay processing; maintenance resets them after processing_timeout.
+        with contextlib.suppress(Exception):
+            await self._pass(claim=False)
 
-    async def _loop(self, kick: asyncio.Event) -> None:
+    async def _loop(self) -> None:
         while True:
             try:
-                await self.monitor.wait_usable()
-                kick.clear()
-                handled = await self.run_once()
-                if not handled:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(kick.wait(), self.config.sync_timeout)
+                self._kick.clear()
+                usable = self.monitor.usable
+                moved = await self._pass(claim=usable)
+                if moved:
+                    continue
+                timeout = self.config.sync_timeout if usable else 0.5
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._kick.wait(), timeout)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("journal sync loop failed; retrying")
+                log.exception("journal sync pass failed; retrying")
                 await asyncio.sleep(min(1.0, self.config.sync_timeout))
 
-    async def run_once(self) -> int:
-        """Claim one batch, send it, record the outcomes; returns how many rows it handled."""
-        async with self.store.uow() as uow:
-            rows = await JournalRepository(uow).claim(self.config.batch_size, utcnow())
-            await uow.commit()
-        if not rows:
+    async def _pass(self, *, claim: bool) -> int:
+        """Finish what came back, claim what fits; returns how many rows were claimed."""
+        done, self._done = self._done, []
+        room = self.config.max_in_flight - len(self._in_flight) if claim else 0
+        if not done and room <= 0:
             return 0
-        outcomes = await asyncio.gather(*(self._attempt(row) for row in rows))
         now = utcnow()
-        async with self.store.uow() as uow:
-            repo = JournalRepository(uow)
-            for row, outcome in zip(rows, outcomes, strict=True):
-                update = rules.after_attempt(row.retry_count, outcome, self.config.retry_count)
-                if not await repo.finish(row, update.state, update.retry_count, now):
-                    log.warning("row %s was reset while in flight; answer ignored", row.seqnum)
-                elif update.state is RowState.FAILED:
-                    log.error(
-                        "journal row failed after %s tries",
-                        update.retry_count,
-                        extra={"seqnum": row.seqnum, "object_uuid": row.object_uuid},
-                    )
-            await uow.commit()
-        self.wake()  # dependants of what completed may now go
+        rows: list[JournalEntry] = []
+        try:
+            async with self.store.uow() as uow:
+                repo = JournalRepository(uow)
+                if done:
+                    await self._finish(repo, done, now)
+                if room > 0:
+                    rows = await repo.claim(min(room, self.config.batch_size), now)
+                await uow.commit()
+        except BaseException:
+            self._done = done + self._done  # record them at the next pass
+            raise
+        for row in rows:
+            self._in_flight[row.seqnum] = asyncio.create_task(self._attempt(row))
         return len(rows)
 
-    async def _attempt(self, row: JournalEntry) -> Outcome:
+    async def _finish(
+        self, repo: JournalRepository, done: list[tuple[JournalEntry, Outcome]], now: Any
+    ) -> None:
+        updates = []
+        for row, outcome in done:
+            update = rules.after_attempt(row.retry_count, outcome, self.config.retry_count)
+            updates.append((row, update.state, update.retry_count))
+            if update.state is RowState.FAILED:
+                log.error(
+                    "journal row failed after %s tries",
+                    update.retry_count,
+                    extra={"seqnum": row.seqnum, "object_uuid": row.object_uuid},
+                )
+        fenced = len(updates) - await repo.finish_many(updates, now)
+        if fenced:
+            log.warning("%s rows were reset while in flight; their answers were ignored", fenced)
+
+    async def _attempt(self, row: JournalEntry) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
             await send_row(self.backend, row)
+        except asyncio.CancelledError:
+            self._in_flight.pop(row.seqnum, None)
+            raise
         except ControllerUnavailable as exc:
             self.monitor.unavailable(str(exc))
             outcome = Outcome.CONNECTION_ERROR
@@ -352,16 +387,17 @@ class JournalSyncer:
                 extra={"seqnum": row.seqnum, "status": exc.status, "error": exc.message},
             )
             outcome = Outcome.ERROR
-        except Exception as exc:
+        except Exception:
             log.exception("journal row send crashed", extra={"seqnum": row.seqnum})
             outcome = Outcome.ERROR
-            del exc
         else:
             self.monitor.succeeded()
             outcome = Outcome.SUCCESS
         SEND_SECONDS.observe(loop.time() - started)
         SYNCED.labels(row.object_type, str(row.operation), str(outcome)).inc()
-        return outcome
+        self._in_flight.pop(row.seqnum, None)
+        self._done.append((row, outcome))
+        self._kick.set()
 
 
 class InOrderSyncer:
