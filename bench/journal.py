@@ -115,16 +115,18 @@ async def reset(store: Store, shim: str) -> None:
             sa.update(journal).values(state="pending", retry_count=0, last_retried=None)
         )
         await uow.commit()
-    httpx.post(f"{shim}/shim/reset", timeout=10).raise_for_status()
+    async with httpx.AsyncClient(timeout=10) as client:
+        (await client.post(f"{shim}/shim/reset")).raise_for_status()
 
 
 async def verify(store: Store, shim: str) -> dict[str, Any]:
     async with store.uow(readonly=True) as uow:
         ours = await store_snapshot(uow)
         counts = await JournalRepository(uow).counts()
-    state = httpx.get(f"{shim}/shim/state", timeout=30).json()
+    async with httpx.AsyncClient(timeout=30) as client:
+        state = (await client.get(f"{shim}/shim/state")).json()
+        log = (await client.get(f"{shim}/shim/log")).json()["log"]
     theirs = {k: {i["id"]: i for i in state[f"{k}s"]} for k in ("network", "subnet", "port")}
-    log = httpx.get(f"{shim}/shim/log", timeout=30).json()["log"]
     diff = compare(ours, theirs)
     return {
         "completed": counts["completed"],

@@ -3,8 +3,15 @@
 from stateward.sdn.backend import (
     ControllerBackend,
     ControllerError,
+    ControllerUnauthorized,
     ControllerUnavailable,
     create_backend,
 )
 
-__all__ = ["ControllerBackend", "ControllerError", "ControllerUnavailable", "create_backend"]
+__all__ = [
+    "ControllerBackend",
+    "ControllerError",
+    "ControllerUnauthorized",
+    "ControllerUnavailable",
+    "create_backend",
+]

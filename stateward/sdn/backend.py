@@ -12,6 +12,11 @@ class ControllerUnavailable(Exception):
     no live backend: 502/503/504). The row goes back to pending without counting a retry."""
 
 
+class ControllerUnauthorized(ControllerUnavailable):
+    """The controller refuses our credentials (401/403): a configuration problem, not the
+    row's. Like an outage, the row waits without counting a retry; the monitor says ERROR."""
+
+
 class ControllerError(Exception):
     """The controller answered, with an error. Counts as one try of the row."""
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from stateward.domain.journal import COLLECTIONS
-from stateward.sdn.backend import ControllerError, ControllerUnavailable
+from stateward.sdn.backend import ControllerError, ControllerUnauthorized, ControllerUnavailable
 
 PROBE_UUID = "00000000-0000-0000-0000-00000000feed"  # never created: a 404 proves liveness
 GATEWAY_ERRORS = {502, 503, 504}
@@ -66,6 +66,8 @@ class OdlBackend:
                 raise ControllerUnavailable(f"{method} {url}: {exc!r}") from exc
             finally:
                 self._idle.append(client)
+        if response.status_code in (401, 403):
+            raise ControllerUnauthorized(f"{method} {url}: {response.status_code}")
         if response.status_code in GATEWAY_ERRORS:
             raise ControllerUnavailable(f"{method} {url}: {response.status_code}")
         return response

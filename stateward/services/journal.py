@@ -39,7 +39,12 @@ from stateward.domain.journal import (
     Recovery,
     RowState,
 )
-from stateward.sdn.backend import ControllerBackend, ControllerError, ControllerUnavailable
+from stateward.sdn.backend import (
+    ControllerBackend,
+    ControllerError,
+    ControllerUnauthorized,
+    ControllerUnavailable,
+)
 from stateward.services.leases import SingletonRole
 from stateward.store.db import Store, UnitOfWork
 from stateward.store.repositories.journal import JournalRepository
@@ -156,7 +161,7 @@ class ConnectionMonitor:
         old, self.state, self.since, self.reason = self.state, new, utcnow(), reason
         self.transitions.append({"from": str(old), "to": str(new), "at": self.since.isoformat()})
         del self.transitions[:-HISTORY]
-        if new is MonitorState.DISCONNECTED:
+        if new in (MonitorState.DISCONNECTED, MonitorState.ERROR):
             self._usable.clear()
             self._probe_now.set()
         else:
@@ -214,6 +219,8 @@ class ConnectionMonitor:
     async def probe_once(self) -> None:
         try:
             await self.backend.probe()
+        except ControllerUnauthorized as exc:
+            self.errored(str(exc))
         except ControllerUnavailable as exc:
             self.unavailable(str(exc))
         except ControllerError as exc:
@@ -233,7 +240,7 @@ class ConnectionMonitor:
             self._probe_now.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._probe_now.wait(), delay)
-                if self.state is MonitorState.DISCONNECTED and self.backoff is None:
+                if self.state is not MonitorState.NORMAL and self.backoff is None:
                     # just disconnected: first retry after the initial backoff
                     continue
             try:
@@ -284,7 +291,7 @@ class JournalSyncer:
         store.add_commit_listener(lambda _rows: self.wake())
 
     def _on_monitor(self, _old: MonitorState, new: MonitorState, _reason: str) -> None:
-        if new is not MonitorState.DISCONNECTED:
+        if new in (MonitorState.NORMAL, MonitorState.STARTING):
             self.wake()
 
     def wake(self) -> None:
@@ -374,14 +381,14 @@ class JournalSyncer:
         except asyncio.CancelledError:
             self._in_flight.pop(row.seqnum, None)
             raise
+        except ControllerUnauthorized as exc:
+            self.monitor.errored(str(exc))
+            outcome = Outcome.CONNECTION_ERROR
         except ControllerUnavailable as exc:
             self.monitor.unavailable(str(exc))
             outcome = Outcome.CONNECTION_ERROR
         except ControllerError as exc:
-            if exc.status in (401, 403):
-                self.monitor.errored(str(exc))
-            else:
-                self.monitor.succeeded()  # it answered: the connection is fine
+            self.monitor.succeeded()  # it answered: the connection is fine
             log.warning(
                 "controller refused a journal row",
                 extra={"seqnum": row.seqnum, "status": exc.status, "error": exc.message},
@@ -475,7 +482,7 @@ class JournalMaintenance:
         monitor.add_listener(self._on_monitor)
 
     def _on_monitor(self, old: MonitorState, new: MonitorState, _reason: str) -> None:
-        if old is MonitorState.DISCONNECTED and new is MonitorState.NORMAL:
+        if old in (MonitorState.DISCONNECTED, MonitorState.ERROR) and new is MonitorState.NORMAL:
             self._outage_over = True
 
     async def run(self) -> None:
@@ -501,7 +508,7 @@ class JournalMaintenance:
                     pending_full = pending_full or "recheck of objects busy at the last check"
                 if loop.time() - last_full >= self.config.full_sync_interval:
                     pending_full = pending_full or "scheduled"
-                if pending_full and self.monitor.state is not MonitorState.DISCONNECTED:
+                if pending_full and self.monitor.usable:
                     await self.full_sync(pending_full)
                     pending_full = None
                     last_full = loop.time()

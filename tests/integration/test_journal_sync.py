@@ -279,3 +279,30 @@ def test_a_controller_outage_disconnects_and_converges_without_counting_retries(
     finally:
         server.stop()
         shim.stop()
+
+
+def test_refused_credentials_put_the_monitor_in_error_without_spending_retries(
+    tmp_path: Path,
+) -> None:
+    shim = start_shim(tmp_path)
+    env = shim.journal_env(**FAST, STATEWARD_JOURNAL__PASSWORD="not-the-password")
+    server = start_server(tmp_path, env=env)
+    try:
+        client = server.client(server.token())
+        net = client.post(f"{NET}/networks", json={"network": {"name": "n"}}).json()["network"]
+        wait_for(lambda: _status(client)["connection"]["state"] == "ERROR")
+        time.sleep(2)  # several probes and sync passes later ...
+        rows = json.loads(server.stateward("journal", "list", "-f", "json").stdout)
+        assert [(r["state"], r["retry_count"]) for r in rows] == [("pending", 0)]
+        status = json.loads(server.stateward("journal", "status", "-f", "json").stdout)
+        assert [m["state"] for m in status["monitors"]] == ["ERROR"]
+        # The operator fixes the controller's side: the same port, the expected password.
+        shim.stop()
+        shim = start_shim(tmp_path, port=shim.port, name="shim2", password="not-the-password")
+        wait_for(lambda: _status(client)["connection"]["state"] == "NORMAL", timeout=15)
+        wait_for(lambda: _ids(shim, "networks") == {net["id"]})
+        table = server.stateward("journal", "status", "-c", "connections", "-f", "value")
+        assert table.stdout.strip().endswith("=NORMAL")
+    finally:
+        server.stop()
+        shim.stop()

@@ -76,6 +76,7 @@ def start_shim(
     latency_ms: float = 0.0,
     name: str = "shim",
     python_env: dict[str, str] | None = None,
+    password: str = "admin",
 ) -> Shim:
     import os
 
@@ -89,6 +90,8 @@ def start_shim(
         args += ["--persist", str(persist_file)]
     if latency_ms:
         args += ["--latency-ms", str(latency_ms)]
+    if password != "admin":
+        args += ["--password", password]
     with log.open("ab") as out:
         process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     shim = Shim(port, process, log, persist_file, latency_ms)
