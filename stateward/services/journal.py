@@ -80,6 +80,7 @@ FULL_SYNC_REQUEST = "full_sync_request"
 MONITOR_PREFIX = "monitor:"
 HISTORY = 50
 CHECK_ATTEMPTS = 5
+COALESCE = 0.001  # s the dispatcher waits after a wake-up for more answers to arrive
 CLOCK_MARGIN = 1.0  # s; rows completed this close to a controller read are rechecked
 
 
@@ -321,12 +322,14 @@ class JournalSyncer:
             try:
                 self._kick.clear()
                 usable = self.monitor.usable
-                moved = await self._pass(claim=usable)
-                if moved:
-                    continue
+                claimed = await self._pass(claim=usable)
+                if usable and claimed >= self.config.batch_size:
+                    continue  # there may be more eligible rows right now
                 timeout = self.config.sync_timeout if usable else 0.5
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._kick.wait(), timeout)
+                    # Let answers arriving together share one transaction.
+                    await asyncio.sleep(COALESCE)
             except asyncio.CancelledError:
                 raise
             except Exception:
