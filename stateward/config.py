@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,7 +24,13 @@ class ConfigError(Exception):
     """The configuration is invalid; the message names the offending key."""
 
 
-class ServerConfig(BaseModel):
+class Section(BaseModel):
+    """A config section: unknown keys are refused so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(Section):
     host: str = "127.0.0.1"
     port: int = Field(9696, ge=1, le=65535)
     public_url: str | None = Field(
@@ -34,7 +40,7 @@ class ServerConfig(BaseModel):
     region: str = "RegionOne"
 
 
-class DatabaseConfig(BaseModel):
+class DatabaseConfig(Section):
     url: str | None = Field(
         None, description="SQLAlchemy URL; default is SQLite in the state directory."
     )
@@ -42,19 +48,19 @@ class DatabaseConfig(BaseModel):
     echo: bool = False
 
 
-class BusConfig(BaseModel):
+class BusConfig(Section):
     url: str = Field("memory://", description="memory:// (in-process) or nats://host:port")
     stream: str = "STATEWARD"
     subject_prefix: str = "stateward"
     dedup_window: float = Field(120.0, gt=0, description="JetStream duplicate window (s)")
 
 
-class OutboxConfig(BaseModel):
+class OutboxConfig(Section):
     sweep_interval: float = Field(1.0, gt=0, description="How often unsent rows are retried (s)")
     sent_retention: float = Field(3600.0, ge=0, description="How long sent rows are kept (s)")
 
 
-class LeaseConfig(BaseModel):
+class LeaseConfig(Section):
     ttl: float = Field(10.0, gt=0, description="A lease not renewed for this long expires (s)")
     renew_interval: float = Field(3.0, gt=0)
 
@@ -65,7 +71,7 @@ class LeaseConfig(BaseModel):
         return self
 
 
-class IdentityConfig(BaseModel):
+class IdentityConfig(Section):
     token_expiration: int = Field(3600, ge=60, description="Token lifetime (s)")
     token_cache_seconds: float = Field(
         2.0, ge=0, description="How long a validated token is trusted without asking the store"
@@ -75,17 +81,17 @@ class IdentityConfig(BaseModel):
     )
 
 
-class PolicyConfig(BaseModel):
+class PolicyConfig(Section):
     file: Path | None = Field(None, description="policy.yaml overriding the defaults in code")
 
 
-class LoggingConfig(BaseModel):
+class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
     file: Path | None = None
 
 
-class NetworkConfig(BaseModel):
+class NetworkConfig(Section):
     vxlan_vni_ranges: list[str] = ["1:100000"]
     geneve_vni_ranges: list[str] = ["1:100000"]
     gre_id_ranges: list[str] = ["1:100000"]
@@ -94,7 +100,7 @@ class NetworkConfig(BaseModel):
     base_mac: str = "fa:16:3e:00:00:00"
 
 
-class LivenessConfig(BaseModel):
+class LivenessConfig(Section):
     report_interval: float = Field(30.0, gt=0)
     chassis_down_time: float = Field(75.0, gt=0)
 
@@ -108,7 +114,7 @@ class LivenessConfig(BaseModel):
         return self
 
 
-class JournalConfig(BaseModel):
+class JournalConfig(Section):
     """Journal sync to an SDN controller (networking-odl v2's design); off by default."""
 
     enabled: bool = Field(False, description="Record network changes and sync them")
@@ -151,6 +157,26 @@ class JournalConfig(BaseModel):
         return self
 
 
+class ProfilerConfig(Section):
+    """The performance profiler's recorder (checkpoints T00..T10 into the store)."""
+
+    record: bool = Field(
+        True,
+        description="Write this process's checkpoint stamps to the store (they are always logged)",
+    )
+    flush_interval: float = Field(
+        0.05, ge=0, le=60, description="How long stamps accumulate before one batched write (s)"
+    )
+    batch_size: int = Field(1000, ge=1, description="Most checkpoints written per transaction")
+    queue_size: int = Field(
+        100_000, ge=1, description="Stamps waiting to be written; beyond this they are dropped"
+    )
+    retention: float = Field(
+        7 * 24 * 3600.0, gt=0, description="Profiles older than this are purged (s)"
+    )
+    purge_interval: float = Field(3600.0, gt=0, description="How often old profiles are purged")
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("stateward"))
 
@@ -177,6 +203,8 @@ class Settings(BaseSettings):
     network: NetworkConfig = NetworkConfig()
     liveness: LivenessConfig = LivenessConfig()
     journal: JournalConfig = JournalConfig()
+
+    profiler: ProfilerConfig = ProfilerConfig()
 
     _toml_file: Path | None = None
 

@@ -19,10 +19,12 @@ import sqlalchemy as sa
 from stateward.bus import Bus, create_bus
 from stateward.config import Settings
 from stateward.identity.policy import Policy
+from stateward.profiler.stamp import set_process_name
 from stateward.services.identity import IdentityService
 from stateward.services.journal import JournalRole, JournalService
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
+from stateward.services.profiles import ProfileRecorder, ProfileService
 from stateward.store.db import Store
 from stateward.store.migrate import code_heads, current_heads, upgrade_async
 
@@ -58,7 +60,10 @@ class Runtime:
         )
         self.identity = IdentityService(self.store, settings.identity)
         self.network = NetworkService(self.store, settings.network)
-        self.roles: list[Role] = [self.relay]
+        set_process_name(self.process_id)  # names this process in its profile checkpoints
+        self.profiles = ProfileService(self.store, settings.profiler)
+        self.profile_recorder = ProfileRecorder(self.profiles, settings.profiler)
+        self.roles: list[Role] = [self.profile_recorder, self.relay]
         self.journal_role: JournalRole | None = None
         if settings.journal.enabled:
             from stateward.sdn import create_backend

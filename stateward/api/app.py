@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stateward import __version__
-from stateward.api import compute, errors, identity, journal, networking, system
+from stateward.api import compute, errors, identity, journal, networking, profiles, system
 from stateward.api.middleware import RequestMiddleware
 from stateward.runtime import Runtime
 
@@ -41,6 +41,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         compute.router,
         system.router,
         journal.router,
+        profiles.router,
     ):
         app.include_router(router)
     app.add_middleware(RequestMiddleware, max_body_bytes=runtime.settings.server.max_body_bytes)

@@ -203,7 +203,28 @@ def parse_auth(payload: Any) -> tuple[AuthMethod, NameRef | None]:
     raise InvalidInput("Only project scope is supported by this identity service")
 
 
-@router.post("/v3/auth/tokens", status_code=201)
+AUTH_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["auth"],
+                    "properties": {
+                        "auth": {
+                            "type": "object",
+                            "properties": {"identity": {"type": "object"}, "scope": {}},
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/v3/auth/tokens", status_code=201, openapi_extra=AUTH_SCHEMA)
 async def issue_token(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
     method, scope = parse_auth(await json_body(request))
     token_id, ctx = await runtime.identity.authenticate(method, scope)

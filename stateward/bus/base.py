@@ -81,13 +81,26 @@ class Deduplicator:
             self._seen.popitem(last=False)
         return True
 
+    def forget(self, message_id: str) -> None:
+        """Let the next delivery of ``message_id`` through (its handling failed)."""
+        self._seen.pop(message_id, None)
+
 
 def idempotent(handler: Handler, dedup: Deduplicator | None = None) -> Handler:
-    """Wrap a handler so that a message id it has already handled is skipped."""
+    """Wrap a handler so that a message id it has already handled is skipped.
+
+    An id counts as handled only once the handler returned: a failed attempt must stay
+    retryable, or at-least-once delivery would silently become at-most-once.
+    """
     seen = dedup or Deduplicator()
 
     async def wrapper(envelope: Envelope) -> None:
-        if seen.first_time(envelope.message_id):
+        if not seen.first_time(envelope.message_id):
+            return
+        try:
             await handler(envelope)
+        except BaseException:
+            seen.forget(envelope.message_id)
+            raise
 
     return wrapper

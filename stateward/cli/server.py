@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +59,7 @@ async def _serve(settings: Settings, migrate: bool) -> None:
             timeout_graceful_shutdown=5,
         )
     )
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    await server.serve()
+    await server.serve()  # uvicorn handles SIGINT/SIGTERM with a graceful shutdown
 
 
 db_app = typer.Typer(help="Database schema.")

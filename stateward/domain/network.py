@@ -79,12 +79,13 @@ class Subnet:
                     yield ip
 
     def contains(self, ip: str) -> bool:
-        return ipaddress.ip_address(ip) in ipaddress.ip_network(self.cidr)
+        address, net = ipaddress.ip_address(ip), ipaddress.ip_network(self.cidr)
+        return address.version == net.version and address in net
 
     def in_pools(self, ip: str) -> bool:
-        value = ipaddress.ip_address(ip)
+        value = int(ipaddress.ip_address(ip))
         return any(
-            ipaddress.ip_address(p.start) <= value <= ipaddress.ip_address(p.end)
+            int(ipaddress.ip_address(p.start)) <= value <= int(ipaddress.ip_address(p.end))
             for p in self.allocation_pools
         )
 
@@ -202,33 +203,53 @@ def default_gateway(cidr: str) -> str:
 def default_pools(cidr: str, gateway_ip: str | None) -> list[AllocationPool]:
     """Every usable address except the gateway, split around it as Neutron does."""
     net = ipaddress.ip_network(cidr)
-    first = net.network_address + 1
-    last = net.broadcast_address - 1 if net.version == 4 else net.broadcast_address
-    pools: list[AllocationPool] = []
+    first = int(net.network_address) + 1
+    last = int(net.broadcast_address) - (1 if net.version == 4 else 0)
+
+    def text(value: int) -> str:
+        return str(
+            ipaddress.ip_address(value) if net.version == 4 else ipaddress.IPv6Address(value)
+        )
+
     gw = ipaddress.ip_address(gateway_ip) if gateway_ip else None
-    if gw is not None and first <= gw <= last:
-        if gw > first:
-            pools.append(AllocationPool(str(first), str(gw - 1)))
-        if gw < last:
-            pools.append(AllocationPool(str(gw + 1), str(last)))
-    else:
-        pools.append(AllocationPool(str(first), str(last)))
-    return pools
+    if gw is not None and gw.version == net.version and first <= int(gw) <= last:
+        pools = []
+        if int(gw) > first:
+            pools.append(AllocationPool(text(first), text(int(gw) - 1)))
+        if int(gw) < last:
+            pools.append(AllocationPool(text(int(gw) + 1), text(last)))
+        return pools
+    return [AllocationPool(text(first), text(last))]
+
+
+def _address_in(value: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network, what: str) -> int:
+    """The address as an integer, refusing one of another IP version or outside the subnet."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise InvalidInput(
+            f"Invalid input for {what}. Reason: '{value}' is not a valid IP address."
+        )
+    if address.version != net.version or address not in net:
+        raise InvalidInput(f"{what} {value} is not in the subnet {net}.")
+    return int(address)
 
 
 def validate_pools(cidr: str, gateway_ip: str | None, pools: list[AllocationPool]) -> None:
     net = ipaddress.ip_network(cidr)
+    gateway: int | None = None
+    if gateway_ip:
+        address = ipaddress.ip_address(gateway_ip)
+        gateway = int(address) if address.version == net.version else None
     spans = []
     for pool in pools:
-        try:
-            start, end = ipaddress.ip_address(pool.start), ipaddress.ip_address(pool.end)
-        except ValueError:
-            raise InvalidInput(f"Invalid allocation pool {pool.start}-{pool.end}")
-        if start not in net or end not in net or start > end:
+        start = _address_in(pool.start, net, "allocation_pools start")
+        end = _address_in(pool.end, net, "allocation_pools end")
+        if start > end:
             raise InvalidInput(
-                f"The allocation pool {pool.start}-{pool.end} spans beyond the subnet cidr {cidr}."
+                f"Invalid allocation pool {pool.start}-{pool.end}: start is after end."
             )
-        if gateway_ip and start <= ipaddress.ip_address(gateway_ip) <= end:
+        if gateway is not None and start <= gateway <= end:
             raise InvalidInput(
                 f"Gateway ip {gateway_ip} conflicts with allocation pool {pool.start}-{pool.end}"
             )
@@ -237,6 +258,22 @@ def validate_pools(cidr: str, gateway_ip: str | None, pools: list[AllocationPool
     for (_, end_a), (start_b, _) in itertools.pairwise(spans):
         if start_b <= end_a:
             raise InvalidInput("Found overlapping allocation pools")
+
+
+def validate_gateway(gateway_ip: str, cidr: str) -> str:
+    """A gateway must be an address of the subnet's IP version (it may lie outside the CIDR)."""
+    gateway = ipaddress.ip_address(validate_ip(gateway_ip, "gateway_ip"))
+    net = ipaddress.ip_network(cidr)
+    if gateway.version != net.version:
+        raise InvalidInput(
+            f"Invalid input for gateway_ip. Reason: {gateway_ip} is not an IPv"
+            f"{net.version} address."
+        )
+    if gateway in (net.network_address, net.broadcast_address) and net.num_addresses > 2:
+        raise InvalidInput(
+            f"Gateway IP {gateway_ip} conflicts with the subnet's network or broadcast address."
+        )
+    return str(gateway)
 
 
 def validate_ip(value: str, what: str = "ip_address") -> str:
@@ -249,7 +286,12 @@ def validate_ip(value: str, what: str = "ip_address") -> str:
 
 
 def cidrs_overlap(a: str, b: str) -> bool:
-    return ipaddress.ip_network(a).overlaps(ipaddress.ip_network(b))  # type: ignore[arg-type]
+    net_a, net_b = ipaddress.ip_network(a), ipaddress.ip_network(b)
+    if net_a.version != net_b.version:
+        return False
+    return int(net_a.network_address) <= int(net_b.broadcast_address) and int(
+        net_b.network_address
+    ) <= int(net_a.broadcast_address)
 
 
 # MAC addresses ----------------------------------------------------------------------------

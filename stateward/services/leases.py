@@ -10,7 +10,7 @@ from prometheus_client import Gauge
 
 from stateward.domain.events import utcnow
 from stateward.store.db import Store
-from stateward.store.repositories.leases import LeaseRepository
+from stateward.store.repositories.leases import Lease, LeaseRepository
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class SingletonRole:
         self._body_task: asyncio.Task[None] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self.acquired = asyncio.Event()
+        self._abandoned: set[asyncio.Task[Lease | None]] = set()
 
     @property
     def is_leader(self) -> bool:
@@ -81,12 +82,11 @@ class SingletonRole:
         loop = asyncio.get_running_loop()
         last_renewed = 0.0
         while True:
+            started = loop.time()
+            # A holder must give up before its lease can expire, even if the store never answers.
+            limit = max(0.0, last_renewed + self.ttl * 0.8 - started) if self.is_leader else None
             try:
-                async with self.store.uow() as uow:
-                    lease = await LeaseRepository(uow).try_acquire(
-                        self.name, self.holder, utcnow(), self.ttl
-                    )
-                    await uow.commit()
+                lease = await self._try_acquire(limit)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -96,7 +96,7 @@ class SingletonRole:
                     await asyncio.sleep(self.renew_interval / 3)
                     continue
             if lease is not None:
-                last_renewed = loop.time()
+                last_renewed = started  # the lease's expiry was counted from before the attempt
                 if not self.is_leader:
                     self.generation = lease.generation
                     log.info("lease %s acquired (generation %s)", self.name, lease.generation)
@@ -109,6 +109,32 @@ class SingletonRole:
                 self.generation = None
                 await self._stop_body()
             await asyncio.sleep(self.renew_interval)
+
+    async def _try_acquire(self, limit: float | None) -> Lease | None:
+        """Take or renew the lease; TimeoutError after ``limit`` seconds even if the store hangs.
+
+        The attempt is cancelled but not awaited: on a black-holed connection even the rollback
+        would hang, and the holder must stop its body now, not when TCP gives up.
+        """
+        attempt = asyncio.create_task(self._acquire_once())
+        try:
+            done, _ = await asyncio.wait({attempt}, timeout=limit)
+        finally:
+            if not attempt.done():
+                attempt.cancel()
+                self._abandoned.add(attempt)
+                attempt.add_done_callback(self._abandoned.discard)
+        if not done:
+            raise TimeoutError(f"lease {self.name}: no answer from the store in {limit:.1f}s")
+        return attempt.result()
+
+    async def _acquire_once(self) -> Lease | None:
+        async with self.store.uow() as uow:
+            lease = await LeaseRepository(uow).try_acquire(
+                self.name, self.holder, utcnow(), self.ttl
+            )
+            await uow.commit()
+        return lease
 
     async def _guarded_body(self) -> None:
         try:

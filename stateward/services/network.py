@@ -306,7 +306,7 @@ class NetworkService:
         if "gateway_ip" in attrs:
             gateway = attrs["gateway_ip"]
             if gateway is not None:
-                gateway = rules.validate_ip(gateway, "gateway_ip")
+                gateway = rules.validate_gateway(gateway, cidr)
         else:
             gateway = rules.default_gateway(cidr)
         if attrs.get("allocation_pools"):
@@ -395,9 +395,7 @@ class NetworkService:
             if "gateway_ip" in changes:
                 gateway = changes["gateway_ip"]
                 if gateway is not None:
-                    gateway = rules.validate_ip(gateway, "gateway_ip")
-                    if not subnet.contains(gateway):
-                        raise InvalidInput(f"Gateway {gateway} is not in subnet {subnet.cidr}")
+                    gateway = rules.validate_gateway(gateway, subnet.cidr)
                 subnet.gateway_ip = gateway
             if "allocation_pools" in changes:
                 subnet.allocation_pools = [

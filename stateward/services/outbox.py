@@ -29,6 +29,8 @@ UNSENT = Gauge("stateward_outbox_unsent", "Outbox rows not yet relayed (at the l
 
 BATCH = 500
 
+Rows = list[tuple[int, Envelope]]
+
 
 class OutboxRelay:
     def __init__(self, store: Store, bus: Bus, *, sweep_interval: float, retention: float) -> None:
@@ -36,7 +38,7 @@ class OutboxRelay:
         self.bus = bus
         self.sweep_interval = sweep_interval
         self.retention = retention
-        self._pending: asyncio.Queue[list[tuple[int, Envelope]]] = asyncio.Queue()
+        self._pending: asyncio.Queue[Rows | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         store.add_commit_listener(self.on_commit)
 
@@ -50,34 +52,43 @@ class OutboxRelay:
         ]
 
     async def stop(self) -> None:
-        """Flush what is queued, then stop; anything left is picked up by the next sweep."""
-        try:
-            await asyncio.wait_for(self._drain(), timeout=5)
-        except Exception:
+        """Relay what is queued, then stop; anything left is picked up by the next sweep.
+
+        The fast path is asked to finish (a sentinel after the queued batches) rather than
+        cancelled: cancelling it mid-batch left published rows unmarked, to be sent again.
+        """
+        self._pending.put_nowait(None)
+        fast_path = self._tasks[0] if self._tasks else asyncio.ensure_future(self._fast_path())
+        if not (await asyncio.wait({fast_path}, timeout=5))[0]:
             log.warning("outbox not fully flushed at shutdown; the sweep will relay the rest")
-        for task in self._tasks:
+        for task in [fast_path, *self._tasks]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(fast_path, *self._tasks, return_exceptions=True)
 
-    async def _drain(self) -> None:
-        while not self._pending.empty():
-            await self._relay(self._take_all(self._pending.get_nowait()), path="fast")
-
-    def _take_all(self, first: list[tuple[int, Envelope]]) -> list[tuple[int, Envelope]]:
+    def _take_all(self, first: Rows) -> tuple[Rows, bool]:
+        """The first batch and those queued behind it, and whether ``stop`` was asked."""
         rows = list(first)
         while not self._pending.empty() and len(rows) < BATCH:
-            rows.extend(self._pending.get_nowait())
-        return rows
+            more = self._pending.get_nowait()
+            if more is None:
+                return rows, True
+            rows.extend(more)
+        return rows, False
 
     async def _fast_path(self) -> None:
         while True:
-            rows = self._take_all(await self._pending.get())
+            first = await self._pending.get()
+            if first is None:
+                return
+            rows, stopping = self._take_all(first)
             try:
                 await self._relay(rows, path="fast")
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox fast path failed; the sweep will retry")
+            if stopping:
+                return
 
     async def _sweeper(self) -> None:
         while True:
@@ -90,27 +101,45 @@ class OutboxRelay:
                 log.exception("outbox sweep failed")
 
     async def sweep(self) -> int:
-        """Relay rows older than one sweep interval that are still unsent; returns how many."""
-        now = utcnow()
+        """Relay rows older than one sweep interval that are still unsent; returns how many.
+
+        On PostgreSQL the rows stay locked (``SKIP LOCKED``) while they are published, so two
+        processes never relay the same batch. On SQLite the rows are read without holding the
+        process's single write lock, published, then marked in a short write transaction, so a
+        slow or absent bus never stalls the process's other writes.
+        """
+        created_before = utcnow() - timedelta(seconds=self.sweep_interval)
         total = 0
         while True:
-            async with self.store.uow() as uow:
-                repo = OutboxRepository(uow)
-                rows = await repo.unsent(
-                    created_before=now - timedelta(seconds=self.sweep_interval), limit=BATCH
-                )
-                if not rows:
-                    if self.retention >= 0:
-                        await repo.purge_sent(now - timedelta(seconds=self.retention))
-                    UNSENT.set(await repo.count_unsent())
+            if self.store.is_sqlite:
+                async with self.store.uow(readonly=True) as uow:
+                    rows = await OutboxRepository(uow).unsent(
+                        created_before=created_before, limit=BATCH
+                    )
+                sent = await self._publish(rows, path="sweep") if rows else []
+                async with self.store.uow() as uow:
+                    await self._finish(OutboxRepository(uow), rows, sent)
                     await uow.commit()
-                    return total
-                sent = await self._publish(rows, path="sweep")
-                await repo.mark_sent(sent, utcnow())
-                await uow.commit()
-                total += len(sent)
-                if len(sent) < len(rows):
-                    return total
+            else:
+                async with self.store.uow() as uow:
+                    repo = OutboxRepository(uow)
+                    rows = await repo.unsent(created_before=created_before, limit=BATCH)
+                    sent = await self._publish(rows, path="sweep") if rows else []
+                    await self._finish(repo, rows, sent)
+                    await uow.commit()
+            total += len(sent)
+            if not rows or len(sent) < len(rows):
+                return total
+
+    async def _finish(
+        self, repo: OutboxRepository, rows: list[tuple[int, Envelope]], sent: list[int]
+    ) -> None:
+        """Mark what was published; when nothing is left, purge old rows and update the gauge."""
+        await repo.mark_sent(sent, utcnow())
+        if not rows:
+            if self.retention >= 0:
+                await repo.purge_sent(utcnow() - timedelta(seconds=self.retention))
+            UNSENT.set(await repo.count_unsent())
 
     async def _relay(self, rows: list[tuple[int, Envelope]], *, path: str) -> None:
         sent = await self._publish(rows, path=path)

@@ -6,6 +6,7 @@ from typing import Any
 
 from stateward.api.body import (
     Attr,
+    anything,
     is_bool,
     is_dict,
     is_int,
@@ -19,7 +20,13 @@ from stateward.api.body import (
 from stateward.domain.errors import InvalidInput
 from stateward.domain.network import DATA_PLANE_STATUSES, NETWORK_TYPES, PORT_STATUSES, VNIC_TYPES
 
+READ_ONLY = Attr(anything)
+
 COMMON: dict[str, Attr] = {
+    "id": READ_ONLY,
+    "revision_number": READ_ONLY,
+    "created_at": READ_ONLY,
+    "updated_at": READ_ONLY,
     "name": Attr(is_string(255), post=True, put=True),
     "description": Attr(is_string(255), post=True, put=True),
     "tenant_id": Attr(is_project_id, post=True),
@@ -81,6 +88,8 @@ NETWORK: dict[str, Attr] = {
     ),
     "port_security_enabled": Attr(is_bool, post=True, put=True),
     "availability_zone_hints": Attr(is_list_of(is_string(255)), post=True),
+    "status": READ_ONLY,
+    "subnets": READ_ONLY,
 }
 
 SUBNET: dict[str, Attr] = {

@@ -3,6 +3,7 @@ one use case, shape the answer."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -103,6 +104,16 @@ async def extension(alias: str, ctx: AuthContext = Depends(get_project_context))
     raise NotFound(f"Extension with alias {alias} does not exist", kind="ExtensionNotFound")
 
 
+def body_schema(key: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI for a Neutron body, derived from its attribute map (clients and fuzzers see it)."""
+    schema = {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "object", "properties": {name: {} for name in spec}}},
+    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def check_attribute_policies(
     runtime: Runtime,
     ctx: AuthContext,
@@ -129,7 +140,9 @@ def owner_project(ctx: AuthContext, runtime: Runtime, attrs: dict[str, Any], act
     return ctx.project_id
 
 
-COMMON_FILTERS = {
+FilterSpec = dict[str, Callable[[str], Any]]
+
+COMMON_FILTERS: FilterSpec = {
     "id": str,
     "name": str,
     "description": str,
@@ -141,7 +154,7 @@ COMMON_FILTERS = {
 
 # networks -------------------------------------------------------------------------------
 
-NETWORK_FILTERS = {
+NETWORK_FILTERS: FilterSpec = {
     **COMMON_FILTERS,
     "admin_state_up": to_bool,
     "status": str,
@@ -176,7 +189,7 @@ async def list_networks(
     return list_response(request, "networks", [network_view(n) for n in nets], query)
 
 
-@router.post("/v2.0/networks", status_code=201)
+@router.post("/v2.0/networks", status_code=201, openapi_extra=body_schema("network", NETWORK))
 async def create_network(
     request: Request,
     ctx: AuthContext = Depends(get_project_context),
@@ -212,7 +225,7 @@ async def show_network(
     return {"network": select_fields(network_view(net), query.fields)}
 
 
-@router.put("/v2.0/networks/{network_id}")
+@router.put("/v2.0/networks/{network_id}", openapi_extra=body_schema("network", NETWORK))
 async def update_network(
     network_id: str,
     request: Request,
@@ -242,7 +255,7 @@ async def delete_network(
 
 # subnets --------------------------------------------------------------------------------
 
-SUBNET_FILTERS = {
+SUBNET_FILTERS: FilterSpec = {
     **COMMON_FILTERS,
     "network_id": str,
     "cidr": str,
@@ -268,7 +281,7 @@ async def list_subnets(
     return list_response(request, "subnets", [subnet_view(s) for s in subnets], query)
 
 
-@router.post("/v2.0/subnets", status_code=201)
+@router.post("/v2.0/subnets", status_code=201, openapi_extra=body_schema("subnet", SUBNET))
 async def create_subnet(
     request: Request,
     ctx: AuthContext = Depends(get_project_context),
@@ -305,7 +318,7 @@ async def show_subnet(
     return {"subnet": select_fields(subnet_view(subnet), query.fields)}
 
 
-@router.put("/v2.0/subnets/{subnet_id}")
+@router.put("/v2.0/subnets/{subnet_id}", openapi_extra=body_schema("subnet", SUBNET))
 async def update_subnet(
     subnet_id: str,
     request: Request,
@@ -335,7 +348,7 @@ async def delete_subnet(
 
 # ports ----------------------------------------------------------------------------------
 
-PORT_FILTERS = {
+PORT_FILTERS: FilterSpec = {
     **COMMON_FILTERS,
     "network_id": str,
     "mac_address": str,
@@ -380,7 +393,7 @@ async def list_ports(
     return list_response(request, "ports", [port_view(p) for p in ports], query)
 
 
-@router.post("/v2.0/ports", status_code=201)
+@router.post("/v2.0/ports", status_code=201, openapi_extra=body_schema("port", PORT))
 async def create_port(
     request: Request,
     ctx: AuthContext = Depends(get_project_context),
@@ -415,7 +428,7 @@ async def show_port(
     return {"port": select_fields(port_view(port), query.fields)}
 
 
-@router.put("/v2.0/ports/{port_id}")
+@router.put("/v2.0/ports/{port_id}", openapi_extra=body_schema("port", PORT))
 async def update_port(
     port_id: str,
     request: Request,

@@ -29,7 +29,7 @@ async def _online() -> None:
     if connectable is not None:
         await connectable.run_sync(_run)
         return
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
     async with engine.connect() as connection:
         await connection.run_sync(_run)
         await connection.commit()

@@ -1,0 +1,255 @@
+"""A small HTTP client for CLI commands that talk to a running server.
+
+The server is found with ``--server``/``STATEWARD_URL`` (or the ``auth_url`` of a clouds.yaml
+entry given with ``--os-cloud``). Authentication, first match wins:
+
+- ``--token``/``STATEWARD_TOKEN``: used as is;
+- an application credential (``--app-cred-id``/``--app-cred-secret``, or clouds.yaml);
+- a password (``--username``/``--password``/``--project``, env ``STATEWARD_USERNAME``,
+  ``STATEWARD_PASSWORD``, ``STATEWARD_PROJECT``, or clouds.yaml).
+
+Tokens obtained from credentials are renewed a minute before they expire, and once more on a
+401 (a server restart with a new signing key, a revoked token).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+import yaml
+
+RENEW_BEFORE = timedelta(seconds=60)
+
+ServerOption = typer.Option(
+    None, "--server", envvar="STATEWARD_URL", help="Stateward's URL, e.g. http://127.0.0.1:9696."
+)
+TokenOption = typer.Option(None, "--token", envvar="STATEWARD_TOKEN", help="An auth token.")
+UsernameOption = typer.Option(None, "--username", envvar="STATEWARD_USERNAME")
+PasswordOption = typer.Option(None, "--password", envvar="STATEWARD_PASSWORD")
+ProjectOption = typer.Option(None, "--project", envvar="STATEWARD_PROJECT")
+OsCloudOption = typer.Option(
+    None, "--os-cloud", envvar="OS_CLOUD", help="A clouds.yaml entry to take URL and auth from."
+)
+
+
+class ClientError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Credentials:
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    project: str | None = None
+    user_domain: dict[str, str] = field(default_factory=lambda: {"id": "default"})
+    project_domain: dict[str, str] = field(default_factory=lambda: {"id": "default"})
+    app_cred_id: str | None = None
+    app_cred_secret: str | None = None
+
+    def can_authenticate(self) -> bool:
+        return bool(self.token or (self.app_cred_id and self.app_cred_secret) or self.password)
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    if isinstance(body, dict):
+        for value in body.values():
+            if isinstance(value, dict) and "message" in value:
+                return str(value["message"])
+        if "message" in body:
+            return str(body["message"])
+    return str(body)
+
+
+class ServerClient:
+    def __init__(self, url: str, credentials: Credentials, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.credentials = credentials
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._token = credentials.token
+        self._expires: datetime | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ServerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _auth_body(self) -> dict[str, Any]:
+        c = self.credentials
+        if c.app_cred_id and c.app_cred_secret:
+            return {
+                "auth": {
+                    "identity": {
+                        "methods": ["application_credential"],
+                        "application_credential": {
+                            "id": c.app_cred_id,
+                            "secret": c.app_cred_secret,
+                        },
+                    }
+                }
+            }
+        if not c.username or not c.password:
+            raise ClientError(401, "no credentials: give --token, or --username and --password")
+        body: dict[str, Any] = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": c.username,
+                            "domain": dict(c.user_domain),
+                            "password": c.password,
+                        }
+                    },
+                }
+            }
+        }
+        if c.project:
+            body["auth"]["scope"] = {
+                "project": {"name": c.project, "domain": dict(c.project_domain)}
+            }
+        return body
+
+    def authenticate(self) -> str:
+        response = self._http.post("/identity/v3/auth/tokens", json=self._auth_body())
+        if response.status_code >= 400:
+            raise ClientError(response.status_code, _error_message(response))
+        self._token = response.headers["X-Subject-Token"]
+        expires = response.json().get("token", {}).get("expires_at")
+        self._expires = datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None
+        return self._token
+
+    def _fresh_token(self) -> str:
+        from_credentials = self.credentials.token is None
+        if self._token is None or (
+            from_credentials
+            and self._expires is not None
+            and datetime.now(UTC) > self._expires - RENEW_BEFORE
+        ):
+            return self.authenticate()
+        return self._token
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        headers["X-Auth-Token"] = self._fresh_token()
+        try:
+            response = self._http.request(method, path, headers=headers, **kwargs)
+            if response.status_code == 401 and self.credentials.token is None:
+                headers["X-Auth-Token"] = self.authenticate()
+                response = self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ClientError(0, f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ClientError(response.status_code, _error_message(response))
+        return response
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params or None).json()
+
+    def post_json(self, path: str, body: Any) -> Any:
+        return self.request("POST", path, json=body).json()
+
+
+def _clouds_yaml_paths() -> list[Path]:
+    paths = []
+    if os.environ.get("OS_CLIENT_CONFIG_FILE"):
+        paths.append(Path(os.environ["OS_CLIENT_CONFIG_FILE"]))
+    paths += [
+        Path.cwd() / "clouds.yaml",
+        Path.home() / ".config" / "openstack" / "clouds.yaml",
+        Path("/etc/openstack/clouds.yaml"),
+    ]
+    return paths
+
+
+def _domain(auth: dict[str, Any], kind: str) -> dict[str, str]:
+    if auth.get(f"{kind}_domain_id"):
+        return {"id": str(auth[f"{kind}_domain_id"])}
+    if auth.get(f"{kind}_domain_name"):
+        return {"name": str(auth[f"{kind}_domain_name"])}
+    return {"id": "default"}
+
+
+def cloud_entry(name: str) -> tuple[str | None, Credentials]:
+    """URL and credentials of a clouds.yaml entry (Stateward's base URL from its auth_url)."""
+    for path in _clouds_yaml_paths():
+        if not path.is_file():
+            continue
+        clouds = (yaml.safe_load(path.read_text()) or {}).get("clouds", {})
+        if name not in clouds:
+            continue
+        auth = clouds[name].get("auth", {}) or {}
+        url = auth.get("auth_url")
+        if url:
+            url = url.rstrip("/")
+            for suffix in ("/v3", "/identity"):
+                if url.endswith(suffix):
+                    url = url[: -len(suffix)]
+        return url, Credentials(
+            token=auth.get("token"),
+            username=auth.get("username"),
+            password=auth.get("password"),
+            project=auth.get("project_name"),
+            user_domain=_domain(auth, "user"),
+            project_domain=_domain(auth, "project"),
+            app_cred_id=auth.get("application_credential_id"),
+            app_cred_secret=auth.get("application_credential_secret"),
+        )
+    raise ClientError(0, f"cloud {name!r} not found in any clouds.yaml")
+
+
+def make_client(
+    server: str | None,
+    token: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    project: str | None = None,
+    os_cloud: str | None = None,
+) -> ServerClient:
+    """A client from the command's options; exits with a message when something is missing."""
+    try:
+        url, credentials = cloud_entry(os_cloud) if os_cloud else (None, Credentials())
+    except ClientError as exc:
+        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    url = server or url
+    if token:
+        credentials = Credentials(token=token)
+    else:
+        credentials.username = username or credentials.username
+        credentials.password = password or credentials.password
+        credentials.project = (
+            project or credentials.project or ("admin" if credentials.username == "admin" else None)
+        )
+    if not url:
+        typer.secho(
+            "error: no server: give --server or set STATEWARD_URL (or use --os-cloud)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    if not credentials.can_authenticate():
+        typer.secho(
+            "error: no credentials: give --token (STATEWARD_TOKEN) or --username/--password",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    return ServerClient(url, credentials)
