@@ -163,6 +163,44 @@ async def run_stateward(
     return time.perf_counter() - started
 
 
+async def run_networking_odl(args: argparse.Namespace, shim: str) -> float:
+    """networking-odl 22's journal in its own interpreter, same shim, same shape of work."""
+    import json
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        (await client.post(f"{shim}/shim/reset")).raise_for_status()
+    script = Path(__file__).with_name("networking_odl_journal.py")
+    out = await asyncio.to_thread(
+        subprocess.run,
+        [
+            args.networking_odl,
+            str(script),
+            "--shim",
+            shim,
+            "--networks",
+            str(args.networks),
+            "--ports",
+            str(args.ports),
+            "--updates",
+            str(args.updates),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    async with httpx.AsyncClient(timeout=30) as client:
+        log = (await client.get(f"{shim}/shim/log")).json()["log"]
+    applied = sum(1 for e in log if e["status"] < 300)
+    rate = result["rows"] / result["seconds"]
+    print(
+        f"networking-odl 22: {result['rows']} rows in {result['seconds']:6.2f} s = "
+        f"{rate:8.1f} rows/s | applied {applied} not completed {result['not_completed']} "
+        f"out-of-order {len(order_violations(log))}"
+    )
+    return rate
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--networks", type=int, default=50)
@@ -172,6 +210,13 @@ async def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--db", default=None, help="database URL (default: temporary SQLite)")
+    parser.add_argument(
+        "--networking-odl",
+        default=None,
+        metavar="PYTHON",
+        help="also run networking-odl 22's own journal with this interpreter (a separate venv "
+        "with networking-odl installed; see bench/networking_odl_journal.py)",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-journal-"))
@@ -210,8 +255,13 @@ async def main() -> None:
             )
             if check["mismatches"] or check["order_violations"] or check["failed"]:
                 raise SystemExit(f"{name}: the controller does not match the store")
+        if args.networking_odl:
+            results["networking-odl"] = await run_networking_odl(args, shim)
         ratio = results["stateward"] / results["baseline"]
         print(f"ratio: {ratio:.1f}x the one-row-at-a-time in-order baseline (goal >= 5x)")
+        if "networking-odl" in results:
+            ratio = results["stateward"] / results["networking-odl"]
+            print(f"ratio: {ratio:.1f}x networking-odl 22's own journal")
     finally:
         await backend.close()
         await store.close()
