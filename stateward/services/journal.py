@@ -287,6 +287,7 @@ class JournalSyncer:
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._rows: dict[int, JournalEntry] = {}
         self._done: list[tuple[JournalEntry, Outcome]] = []
         monitor.add_listener(self._on_monitor)
         store.add_commit_listener(lambda _rows: self.wake())
@@ -305,17 +306,24 @@ class JournalSyncer:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="journal-sync")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 2.0) -> None:
+        """Stop claiming, give rows at the controller ``grace`` seconds to come back, put the
+        others back to pending (no retry counted), and record every outcome."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        tasks = list(self._in_flight.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        # Rows cut off here stay processing; maintenance resets them after processing_timeout.
-        with contextlib.suppress(Exception):
+        in_flight = dict(self._in_flight)
+        if in_flight:
+            await asyncio.wait(in_flight.values(), timeout=grace)
+        for seqnum, task in in_flight.items():
+            if not task.done():
+                task.cancel()
+                self._done.append((self._rows[seqnum], Outcome.CONNECTION_ERROR))
+        await asyncio.gather(*in_flight.values(), return_exceptions=True)
+        try:
             await self._pass(claim=False)
+        except Exception:
+            log.warning("could not record the last outcomes; maintenance will reset those rows")
 
     async def _loop(self) -> None:
         while True:
@@ -356,6 +364,7 @@ class JournalSyncer:
             self._done = done + self._done  # record them at the next pass
             raise
         for row in rows:
+            self._rows[row.seqnum] = row
             self._in_flight[row.seqnum] = asyncio.create_task(self._attempt(row))
         return len(rows)
 
@@ -383,6 +392,7 @@ class JournalSyncer:
             await send_row(self.backend, row)
         except asyncio.CancelledError:
             self._in_flight.pop(row.seqnum, None)
+            self._rows.pop(row.seqnum, None)
             raise
         except ControllerUnauthorized as exc:
             self.monitor.errored(str(exc))
@@ -406,6 +416,7 @@ class JournalSyncer:
         SEND_SECONDS.observe(loop.time() - started)
         SYNCED.labels(row.object_type, str(row.operation), str(outcome)).inc()
         self._in_flight.pop(row.seqnum, None)
+        self._rows.pop(row.seqnum, None)
         self._done.append((row, outcome))
         self._kick.set()
 

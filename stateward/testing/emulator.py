@@ -293,7 +293,6 @@ async def emulate(
             "controller_ops": sum(1 for e in log if e.get("status", 500) < 300),
             "order_violations": violations[:20],
             "order_violation_count": len(violations),
-            "retried_rows": None,
             "full_sync": (status or {}).get("full_sync", {}).get("state"),
         }
     )

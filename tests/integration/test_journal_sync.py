@@ -101,6 +101,9 @@ def test_changes_reach_the_controller_in_order_and_port_status_comes_back(
         listed = json.loads(server.stateward("journal", "list", "-f", "json").stdout)
         assert {r["state"] for r in listed} == {"completed"}
         assert len(listed) == len(ops)
+        cleaned = server.stateward("journal", "cleanup", "--older-than", "0", "-f", "json")
+        assert json.loads(cleaned.stdout) == {"reset_to_pending": 0, "deleted_completed": len(ops)}
+        assert json.loads(server.stateward("journal", "list", "-f", "json").stdout) == []
     finally:
         server.stop()
         shim.stop()
@@ -114,6 +117,12 @@ def test_without_journal_config_nothing_is_recorded(tmp_path: Path) -> None:
         status = _status(client)
         assert status["enabled"] is False and status["connection"] is None
         assert sum(status["rows"].values()) == 0
+        server.stateward(
+            "user", "create", "bob", "--password", "pw", "--project", "admin", "--role", "member"
+        )
+        member = server.client(server.token("bob", "pw"))
+        assert member.get("/v1/journal/status").status_code == 403
+        assert member.post("/v1/journal/full-sync").status_code == 403
     finally:
         server.stop()
 
@@ -138,6 +147,9 @@ def test_a_row_the_controller_keeps_refusing_fails_and_is_retried_after_the_fix(
         failed = wait_for(lambda: _failed_rows(server))
         assert len(failed) == 1
         row = failed[0]
+        api_rows = client.get("/v1/journal/rows", params={"state": "failed"}).json()["rows"]
+        assert [r["seqnum"] for r in api_rows] == [row["seqnum"]]
+        assert client.get("/v1/journal/rows", params={"state": "bogus"}).status_code == 400
         assert (row["object_uuid"], row["operation"], row["retry_count"]) == (
             net["id"],
             "update",
@@ -303,6 +315,48 @@ def test_refused_credentials_put_the_monitor_in_error_without_spending_retries(
         wait_for(lambda: _ids(shim, "networks") == {net["id"]})
         table = server.stateward("journal", "status", "-c", "connections", "-f", "value")
         assert table.stdout.strip().endswith("=NORMAL")
+    finally:
+        server.stop()
+        shim.stop()
+
+
+def test_full_sync_runs_on_schedule(tmp_path: Path) -> None:
+    shim = start_shim(tmp_path)
+    server = start_server(
+        tmp_path, env=shim.journal_env(**FAST, STATEWARD_JOURNAL__FULL_SYNC_INTERVAL="1")
+    )
+    try:
+        client = server.client(server.token())
+        wait_for(
+            lambda: (
+                [h["reason"] for h in _status(client)["full_sync"]["history"]].count("scheduled")
+                >= 2
+            ),
+            timeout=15,
+        )
+        # Something lost on the controller between two scheduled runs comes back by itself.
+        net = client.post(f"{NET}/networks", json={"network": {"name": "n"}}).json()["network"]
+        wait_for(lambda: _ids(shim, "networks") == {net["id"]})
+        shim.admin("POST", "/shim/break", {"delete": [net["id"]]})
+        wait_for(lambda: _ids(shim, "networks") == {net["id"]}, timeout=15)
+    finally:
+        server.stop()
+        shim.stop()
+
+
+def test_a_stopping_server_hands_back_the_rows_it_was_sending(tmp_path: Path) -> None:
+    shim = start_shim(tmp_path)
+    server = start_server(tmp_path, env=shim.journal_env(**FAST))
+    try:
+        client = server.client(server.token())
+        wait_for(lambda: _status(client)["full_sync"]["state"] == "NORMAL")
+        shim.faults(latency_ms=5000)  # longer than the 2 s the server waits at shutdown
+        for i in range(3):
+            client.post(f"{NET}/networks", json={"network": {"name": f"n{i}"}})
+        wait_for(lambda: _status(client)["rows"]["processing"] == 3)
+        server.stop()
+        rows = json.loads(server.stateward("journal", "list", "-f", "json").stdout)
+        assert [(r["state"], r["retry_count"]) for r in rows] == [("pending", 0)] * 3
     finally:
         server.stop()
         shim.stop()
