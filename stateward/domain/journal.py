@@ -51,10 +51,17 @@ class FullSyncState(StrEnum):
 FULL_SYNC_TRANSITIONS: dict[FullSyncState, set[FullSyncState]] = {
     FullSyncState.NULL: {FullSyncState.CHECKING},
     FullSyncState.NORMAL: {FullSyncState.CHECKING},
-    # CHECKING -> NORMAL when both sides agree; a failed check goes back to where it came from.
-    FullSyncState.CHECKING: {FullSyncState.OUTOFSYNC, FullSyncState.NORMAL, FullSyncState.NULL},
-    FullSyncState.OUTOFSYNC: {FullSyncState.SYNCING},
-    FullSyncState.SYNCING: {FullSyncState.NORMAL, FullSyncState.OUTOFSYNC},
+    # CHECKING -> NORMAL when both sides agree; -> NULL when the controller could not be read.
+    # CHECKING again from any unfinished state: a new maintenance holder (the previous one
+    # died mid-sync) or a new attempt starts over.
+    FullSyncState.CHECKING: {
+        FullSyncState.OUTOFSYNC,
+        FullSyncState.NORMAL,
+        FullSyncState.NULL,
+        FullSyncState.CHECKING,
+    },
+    FullSyncState.OUTOFSYNC: {FullSyncState.SYNCING, FullSyncState.CHECKING},
+    FullSyncState.SYNCING: {FullSyncState.NORMAL, FullSyncState.OUTOFSYNC, FullSyncState.CHECKING},
 }
 
 

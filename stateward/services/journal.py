@@ -80,6 +80,7 @@ FULL_SYNC_REQUEST = "full_sync_request"
 MONITOR_PREFIX = "monitor:"
 HISTORY = 50
 CHECK_ATTEMPTS = 5
+RECHECK_AFTER = 5.0  # s before objects that were busy at a full sync are checked again
 COALESCE = 0.001  # s the dispatcher waits after a wake-up for more answers to arrive
 CLOCK_MARGIN = 1.0  # s; rows completed this close to a controller read are rechecked
 
@@ -517,7 +518,7 @@ class JournalMaintenance:
                     pending_full = "controller back after an outage"
                 if await self._take_request():
                     pending_full = "requested"
-                if self.recheck:
+                if self.recheck and loop.time() - last_full >= RECHECK_AFTER:
                     self.recheck = False
                     pending_full = pending_full or "recheck of objects busy at the last check"
                 if loop.time() - last_full >= self.config.full_sync_interval:

@@ -65,6 +65,10 @@ def test_full_sync_walks_the_seed_state_machine() -> None:
         j.full_sync_step(FullSyncState.NORMAL, FullSyncState.SYNCING)
     with pytest.raises(j.InvalidTransition):
         j.full_sync_step(FullSyncState.NULL, FullSyncState.NORMAL)
+    with pytest.raises(j.InvalidTransition):
+        j.full_sync_step(FullSyncState.OUTOFSYNC, FullSyncState.NORMAL)
+    # a new maintenance holder starts an interrupted sync over
+    assert j.full_sync_step(FullSyncState.SYNCING, FullSyncState.CHECKING) is FullSyncState.CHECKING
 
 
 def test_a_port_hangs_from_its_network_and_subnets() -> None:

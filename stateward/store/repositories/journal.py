@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from stateward.domain import journal as rules
 from stateward.domain.journal import JournalEntry, Operation, RowState
@@ -379,11 +380,19 @@ class JournalRepository:
             .values(state=state, detail=detail, updated_at=now)
         )
         if result.rowcount == 0:
-            await self.conn.execute(
-                sa.insert(journal_status).values(
-                    name=name, state=state, detail=detail, updated_at=now
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(
+                        sa.insert(journal_status).values(
+                            name=name, state=state, detail=detail, updated_at=now
+                        )
+                    )
+            except IntegrityError:  # another process inserted it first: ours is newer
+                await self.conn.execute(
+                    sa.update(journal_status)
+                    .where(journal_status.c.name == name)
+                    .values(state=state, detail=detail, updated_at=now)
                 )
-            )
 
     async def delete_statuses(self, prefix: str, before: datetime) -> None:
         await self.conn.execute(
