@@ -203,6 +203,19 @@ def next_backoff(current: float | None, initial: float, maximum: float) -> float
     return min(maximum, current * 2)
 
 
+# A network full sync leaves on the controller: if it vanishes, the controller restarted
+# empty (networking-odl's canary idea) and a full sync is due. Never compared, never synced.
+CANARY_NETWORK_ID = "5e7a1c00-ca7a-4ce5-8e1d-57a7e3a2d000"
+CANARY_NETWORK: dict[str, Any] = {
+    "id": CANARY_NETWORK_ID,
+    "name": "stateward-full-sync-canary",
+    "tenant_id": "stateward",
+    "project_id": "stateward",
+    "admin_state_up": False,
+    "shared": False,
+}
+
+
 # Full sync: compare both sides ---------------------------------------------------------------
 
 # Fields the controller must agree on. Status fields are the controller's to set, timestamps

@@ -507,7 +507,8 @@ class JournalMaintenance:
         last_full = loop.time()
         async with self.store.uow(readonly=True) as uow:
             current = await JournalRepository(uow).get_status(FULL_SYNC)
-        pending_full: str | None = "cold start" if current is None else None
+        pending_full: str | None = "first start" if current is None else None
+        last_canary = loop.time()
         if current is not None and current[0] != str(FullSyncState.NORMAL):
             pending_full = "interrupted full sync"
         while True:
@@ -523,6 +524,14 @@ class JournalMaintenance:
                     pending_full = pending_full or "recheck of objects busy at the last check"
                 if loop.time() - last_full >= self.config.full_sync_interval:
                     pending_full = pending_full or "scheduled"
+                if (
+                    not pending_full
+                    and self.monitor.usable
+                    and loop.time() - last_canary >= self.config.probe_interval
+                ):
+                    last_canary = loop.time()
+                    if await self._canary_missing():
+                        pending_full = "controller cold start (canary missing)"
                 if pending_full and self.monitor.usable:
                     await self.full_sync(pending_full)
                     pending_full = None
@@ -537,6 +546,21 @@ class JournalMaintenance:
             except Exception:
                 log.exception("journal maintenance pass failed")
             await asyncio.sleep(self.config.maintenance_tick)
+
+    async def _canary_missing(self) -> bool:
+        """A controller that restarted empty (cold start, no persistence) between two probes
+        has lost the canary network full sync leaves on it."""
+        try:
+            return await self.backend.get("network", rules.CANARY_NETWORK_ID) is None
+        except (ControllerUnavailable, ControllerError):
+            return False  # the monitor deals with that; an outage triggers a full sync anyway
+
+    async def _plant_canary(self) -> None:
+        try:
+            if await self.backend.get("network", rules.CANARY_NETWORK_ID) is None:
+                await self.backend.create("network", dict(rules.CANARY_NETWORK))
+        except (ControllerUnavailable, ControllerError) as exc:
+            log.warning("could not plant the canary network: %s", exc)
 
     async def _take_request(self) -> bool:
         async with self.store.uow() as uow:
@@ -650,6 +674,7 @@ class JournalMaintenance:
                     t: {str(o.get("id")): o for o in await self.backend.list_objects(t)}
                     for t in SYNCED_TYPES
                 }
+                theirs["network"].pop(rules.CANARY_NETWORK_ID, None)
             except (ControllerUnavailable, ControllerError) as exc:
                 log.warning("full sync could not read the controller: %s", exc)
                 await self._set_full_sync(FullSyncState.NULL, f"check failed: {exc}")
@@ -670,6 +695,7 @@ class JournalMaintenance:
         summary = plan.summary()
         self.recheck = bool(skipped)
         if not seqnums:
+            await self._plant_canary()
             await self._set_full_sync(FullSyncState.NORMAL, "in sync", last=summary)
             return summary
         RECORDED.labels("full_sync").inc(len(seqnums))
@@ -678,6 +704,7 @@ class JournalMaintenance:
         if self.syncer:
             self.syncer.wake()
         if await self._wait_done(seqnums, wait):
+            await self._plant_canary()
             await self._set_full_sync(FullSyncState.NORMAL, "healed", last=summary)
         else:
             await self._set_full_sync(FullSyncState.OUTOFSYNC, "healing rows not done in time")

@@ -187,7 +187,9 @@ def compare(
     for kind in TYPES:
         mine, other = ours.get(kind, {}), theirs.get(kind, {})
         report["missing"] += [f"{kind}:{i}" for i in mine if i not in other]
-        report["extra"] += [f"{kind}:{i}" for i in other if i not in mine]
+        report["extra"] += [
+            f"{kind}:{i}" for i in other if i not in mine and i != rules.CANARY_NETWORK_ID
+        ]
         report["different"] += [
             f"{kind}:{i}:{','.join(rules.differs(kind, body, other[i]))}"
             for i, body in mine.items()

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from stateward.domain.journal import CANARY_NETWORK_ID
 from stateward.testing.controller_shim import order_violations
 from stateward.testing.emulator import compare
 from tests.support.server import LiveServer, start_server
@@ -31,7 +32,12 @@ def _status(client: httpx.Client) -> dict[str, Any]:
 
 
 def _ids(shim: Shim, collection: str) -> set[str]:
-    return {item["id"] for item in shim.state()[collection]}
+    """What the controller holds, less the canary network full sync plants there."""
+    return {item["id"] for item in shim.state()[collection]} - {CANARY_NETWORK_ID}
+
+
+def _oplog(shim: Shim) -> list[dict[str, Any]]:
+    return [e for e in shim.oplog() if e["id"] != CANARY_NETWORK_ID]
 
 
 def _store_state(client: httpx.Client) -> dict[str, dict[str, dict[str, Any]]]:
@@ -44,6 +50,10 @@ def _store_state(client: httpx.Client) -> dict[str, dict[str, dict[str, Any]]]:
 def _shim_state(shim: Shim) -> dict[str, dict[str, dict[str, Any]]]:
     state = shim.state()
     return {kind: {x["id"]: x for x in state[f"{kind}s"]} for kind in ("network", "subnet", "port")}
+
+
+def _names(shim: Shim) -> list[str]:
+    return [n["name"] for n in shim.state()["networks"] if n["id"] != CANARY_NETWORK_ID]
 
 
 def _synced(client: httpx.Client) -> bool:
@@ -93,8 +103,8 @@ def test_changes_reach_the_controller_in_order_and_port_status_comes_back(
         client.put(f"{NET}/networks/{net['id']}", json={"network": {"name": "renamed"}})
         assert client.delete(f"{NET}/ports/{port['id']}").status_code == 204
         assert client.delete(f"{NET}/networks/{net['id']}").status_code == 204
-        wait_for(lambda: _synced(client) and not any(shim.state().values()))
-        ops = [(e["type"], e["op"]) for e in shim.oplog()]
+        wait_for(lambda: _synced(client) and not any(_ids(shim, c) for c in shim.state()))
+        ops = [(e["type"], e["op"]) for e in _oplog(shim)]
         assert ops[:3] == [("network", "create"), ("subnet", "create"), ("port", "create")]
         assert ops[-3:] == [("port", "delete"), ("subnet", "delete"), ("network", "delete")]
         assert order_violations(shim.oplog()) == []
@@ -155,12 +165,12 @@ def test_a_row_the_controller_keeps_refusing_fails_and_is_retried_after_the_fix(
             "update",
             5,
         )
-        attempts = [e for e in shim.oplog() if e["id"] == net["id"]]
+        attempts = [e for e in _oplog(shim) if e["id"] == net["id"]]
         assert len(attempts) == 1  # the refused PUTs never reached the store; only the create
         # A later change of the same object waits behind the failed row.
         client.put(f"{NET}/networks/{net['id']}", json={"network": {"name": "v2"}})
         time.sleep(1.5)
-        assert [n["name"] for n in shim.state()["networks"]] == ["n"]
+        assert [n["name"] for n in shim.state()["networks"] if n["id"] == net["id"]] == ["n"]
         assert _status(client)["rows"]["pending"] == 1
         shown = json.loads(
             server.stateward("journal", "show", str(row["seqnum"]), "-f", "json").stdout
@@ -170,7 +180,7 @@ def test_a_row_the_controller_keeps_refusing_fails_and_is_retried_after_the_fix(
         shim.admin("DELETE", "/shim/faults")
         retried = server.stateward("journal", "retry", str(row["seqnum"]), "-f", "json")
         assert json.loads(retried.stdout)["state"] == "pending"
-        wait_for(lambda: [n["name"] for n in shim.state()["networks"]] == ["v2"])
+        wait_for(lambda: _names(shim) == ["v2"])
         assert _failed_rows(server) == []
         again = server.stateward("journal", "retry", str(row["seqnum"]), check=False)
         assert again.returncode == 1 and "not failed" in again.stderr
@@ -192,7 +202,7 @@ def test_maintenance_recovers_a_failed_row_by_asking_the_controller(tmp_path: Pa
         client.put(f"{NET}/networks/{net['id']}", json={"network": {"name": "v1"}})
         wait_for(lambda: _failed_rows(server))
         shim.admin("DELETE", "/shim/faults")
-        wait_for(lambda: [n["name"] for n in shim.state()["networks"]] == ["v1"], timeout=15)
+        wait_for(lambda: _names(shim) == ["v1"], timeout=15)
         assert _failed_rows(server) == []
     finally:
         server.stop()
@@ -357,6 +367,31 @@ def test_a_stopping_server_hands_back_the_rows_it_was_sending(tmp_path: Path) ->
         server.stop()
         rows = json.loads(server.stateward("journal", "list", "-f", "json").stdout)
         assert [(r["state"], r["retry_count"]) for r in rows] == [("pending", 0)] * 3
+    finally:
+        server.stop()
+        shim.stop()
+
+
+def test_a_controller_that_comes_back_empty_is_refilled(tmp_path: Path) -> None:
+    """Cold start without persistence, quicker than any probe could notice: the canary
+    network full sync planted is gone, so a full sync puts everything back."""
+    shim = start_shim(tmp_path)
+    server = start_server(tmp_path, env=shim.journal_env(**FAST))
+    try:
+        client = server.client(server.token())
+        net = client.post(f"{NET}/networks", json={"network": {"name": "n"}}).json()["network"]
+        client.post(
+            f"{NET}/subnets", json={"subnet": {"network_id": net["id"], "cidr": "10.5.0.0/24"}}
+        )
+        port = client.post(f"{NET}/ports", json={"port": {"network_id": net["id"]}}).json()["port"]
+        wait_for(lambda: _synced(client) and _ids(shim, "ports") == {port["id"]})
+        wait_for(lambda: CANARY_NETWORK_ID in {n["id"] for n in shim.state()["networks"]})
+        shim.admin("POST", "/shim/reset")  # everything gone at once, no outage seen
+        wait_for(lambda: _ids(shim, "ports") == {port["id"]}, timeout=15)
+        assert _ids(shim, "networks") == {net["id"]} and len(_ids(shim, "subnets")) == 1
+        reasons = [h["reason"] for h in _status(client)["full_sync"]["history"]]
+        assert "controller cold start (canary missing)" in reasons
+        assert _status(client)["full_sync"]["last"] == {"create": 3, "update": 0, "delete": 0}
     finally:
         server.stop()
         shim.stop()
