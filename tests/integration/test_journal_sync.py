@@ -395,3 +395,23 @@ def test_a_controller_that_comes_back_empty_is_refilled(tmp_path: Path) -> None:
     finally:
         server.stop()
         shim.stop()
+
+
+def test_a_load_balancer_with_no_live_controller_counts_as_an_outage(tmp_path: Path) -> None:
+    shim = start_shim(tmp_path)
+    server = start_server(tmp_path, env=shim.journal_env(**FAST))
+    try:
+        client = server.client(server.token())
+        wait_for(lambda: _status(client)["full_sync"]["state"] == "NORMAL")
+        shim.faults(down=True)  # every northbound call answers 503
+        net = client.post(f"{NET}/networks", json={"network": {"name": "n"}}).json()["network"]
+        wait_for(lambda: _status(client)["connection"]["state"] == "DISCONNECTED")
+        time.sleep(2)
+        rows = json.loads(server.stateward("journal", "list", "-f", "json").stdout)
+        assert [(r["state"], r["retry_count"]) for r in rows] == [("pending", 0)]
+        shim.faults(down=False)
+        wait_for(lambda: _ids(shim, "networks") == {net["id"]}, timeout=15)
+        assert _status(client)["connection"]["state"] == "NORMAL"
+    finally:
+        server.stop()
+        shim.stop()
