@@ -9,6 +9,7 @@ controller.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -277,13 +278,36 @@ def _norm(value: Any) -> Any:
     return value
 
 
+def _field(body: Mapping[str, Any], name: str) -> Any:
+    value = body.get(name)
+    if name == "binding:profile":
+        # ODL keeps a port's binding:profile as a JSON string; an absent one is empty.
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value else {}
+            except ValueError:
+                return value
+        return value or {}
+    return value
+
+
 def differs(object_type: str, ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
     """The compared fields on which the controller's copy differs from ours."""
     return [
         f
         for f in COMPARED_FIELDS.get(object_type, ())
-        if _norm(ours.get(f)) != _norm(theirs.get(f))
+        if _norm(_field(ours, f)) != _norm(_field(theirs, f))
     ]
+
+
+# Fields an update cannot change on the controller (ODL's northbound takes them at create
+# only): a copy wrong in one of them is deleted and created again.
+IMMUTABLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "network": ("tenant_id",),
+    "subnet": ("tenant_id", "network_id", "ip_version", "cidr"),
+    "port": ("tenant_id", "network_id"),
+    "router": ("tenant_id",),
+}
 
 
 @dataclass
@@ -293,20 +317,22 @@ class SyncPlan:
     creates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     deletes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    recreates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.creates or self.updates or self.deletes)
+        return not (self.creates or self.updates or self.deletes or self.recreates)
 
     @property
     def size(self) -> int:
-        return len(self.creates) + len(self.updates) + len(self.deletes)
+        return len(self.creates) + len(self.updates) + len(self.deletes) + len(self.recreates)
 
     def summary(self) -> dict[str, int]:
         return {
             "create": len(self.creates),
             "update": len(self.updates),
             "delete": len(self.deletes),
+            "recreate": len(self.recreates),
         }
 
 
@@ -327,7 +353,11 @@ def plan_full_sync(
                 continue
             if uuid not in other:
                 plan.creates.append((object_type, dict(body)))
-            elif differs(object_type, body, other[uuid]):
+                continue
+            wrong = differs(object_type, body, other[uuid])
+            if set(wrong) & set(IMMUTABLE_FIELDS.get(object_type, ())):
+                plan.recreates.append((object_type, dict(body)))
+            elif wrong:
                 plan.updates.append((object_type, dict(body)))
     for object_type in reversed(SYNC_ORDER):
         mine = ours.get(object_type, {})

@@ -10,6 +10,7 @@ a row twice (after a crash) converges instead of failing.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from typing import Any
 
@@ -17,6 +18,45 @@ import httpx
 
 from stateward.domain.journal import COLLECTIONS
 from stateward.sdn.backend import ControllerError, ControllerUnauthorized, ControllerUnavailable
+
+# What ODL's Neutron northbound wants in a body (the quirks networking-odl works around):
+# read-only or immutable attributes are left out of updates, status is the controller's own,
+# an unmapped attribute must not be sent as null, and binding:profile travels as a JSON string.
+CREATE_DROP: dict[str, tuple[str, ...]] = {
+    "network": ("status", "subnets"),
+    "port": ("status",),
+}
+UPDATE_DROP: dict[str, tuple[str, ...]] = {
+    "network": ("id", "status", "subnets", "tenant_id", "project_id"),
+    "subnet": ("id", "network_id", "ip_version", "cidr", "tenant_id", "project_id"),
+    "port": ("id", "network_id", "status", "tenant_id", "project_id"),
+    "router": ("id", "status", "tenant_id", "project_id"),
+}
+UNMAPPED_IF_NULL: dict[str, tuple[str, ...]] = {
+    "network": ("qos_policy_id",),
+    "subnet": ("segment_id", "subnetpool_id"),
+    "port": ("binding:profile", "dns_name", "port_security_enabled", "qos_policy_id"),
+    "floatingip": ("port_id", "fixed_ip_address", "router_id"),
+}
+
+
+def odl_body(object_type: str, operation: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The body ODL expects for ``operation`` (create or update) of ``object_type``."""
+    body = dict(data)
+    project = body.get("project_id", body.get("tenant_id"))
+    if project is not None:
+        body.setdefault("project_id", project)
+        body.setdefault("tenant_id", project)
+    drop = (CREATE_DROP if operation == "create" else UPDATE_DROP).get(object_type, ())
+    for key in drop:
+        body.pop(key, None)
+    for key in UNMAPPED_IF_NULL.get(object_type, ()):
+        if key in body and body[key] is None:
+            del body[key]
+    if object_type == "port" and "binding:profile" in body:
+        body["binding:profile"] = json.dumps(body["binding:profile"])
+    return body
+
 
 PROBE_UUID = "00000000-0000-0000-0000-00000000feed"  # never created: a 404 proves liveness
 GATEWAY_ERRORS = {502, 503, 504}
@@ -77,7 +117,8 @@ class OdlBackend:
         return ControllerError(response.status_code, response.text[:300])
 
     async def create(self, object_type: str, data: dict[str, Any]) -> None:
-        response = await self._request("POST", self._collection(object_type), {object_type: data})
+        body = {object_type: odl_body(object_type, "create", data)}
+        response = await self._request("POST", self._collection(object_type), body)
         if response.status_code == 409:
             await self.update(object_type, str(data["id"]), data, _create_on_404=False)
             return
@@ -88,7 +129,9 @@ class OdlBackend:
         self, object_type: str, uuid: str, data: dict[str, Any], *, _create_on_404: bool = True
     ) -> None:
         response = await self._request(
-            "PUT", f"{self._collection(object_type)}/{uuid}", {object_type: data}
+            "PUT",
+            f"{self._collection(object_type)}/{uuid}",
+            {object_type: odl_body(object_type, "update", data)},
         )
         if response.status_code == 404 and _create_on_404:
             await self.create(object_type, data)

@@ -686,10 +686,14 @@ class JournalMaintenance:
                 busy = await repo.busy_objects(started)
                 plan = rules.plan_full_sync(ours, theirs, busy)
                 skipped = raw.size - plan.size
-                if not plan.empty:
+                last_attempt = attempt == CHECK_ATTEMPTS - 1
+                # Busy objects usually settle within a second: look again before healing, so
+                # one pass heals everything; under constant load heal what is sure, and
+                # check the rest again later.
+                if not plan.empty and (not skipped or last_attempt):
                     seqnums = await self._record_plan(repo, plan, started)
                 await uow.commit()
-            if seqnums or not skipped or attempt == CHECK_ATTEMPTS - 1:
+            if not skipped or last_attempt:
                 break
             await asyncio.sleep(CLOCK_MARGIN + 0.5)
         summary = plan.summary()
@@ -715,21 +719,24 @@ class JournalMaintenance:
     ) -> list[int]:
         # Lock the objects, then drop any that changed meanwhile: from here on, a change to
         # one of them journals after our row, with newer data.
-        touched = [body["id"] for _, body in plan.creates + plan.updates + plan.deletes]
+        touched = [
+            body["id"] for _, body in plan.creates + plan.updates + plan.deletes + plan.recreates
+        ]
         await repo.lock_objects(touched)
         busy = await repo.busy_objects(started)
         now = utcnow()
+        steps: list[tuple[Operation, str, dict[str, Any]]] = []
+        steps += [(Operation.DELETE, t, b) for t, b in plan.deletes]
+        for object_type, body in plan.recreates:  # wrong where an update cannot reach
+            steps += [(Operation.DELETE, object_type, body), (Operation.CREATE, object_type, body)]
+        steps += [(Operation.CREATE, t, b) for t, b in plan.creates]
+        steps += [(Operation.UPDATE, t, b) for t, b in plan.updates]
         seqnums: list[int] = []
-        for operation, items in (
-            (Operation.DELETE, plan.deletes),
-            (Operation.CREATE, plan.creates),
-            (Operation.UPDATE, plan.updates),
-        ):
-            for object_type, body in items:
-                if body["id"] in busy:
-                    continue
-                seqnums.append(await repo.record(object_type, body["id"], operation, body, now))
-                FULL_SYNC_FIXES.labels(str(operation)).inc()
+        for operation, object_type, body in steps:
+            if body["id"] in busy:
+                continue
+            seqnums.append(await repo.record(object_type, body["id"], operation, body, now))
+            FULL_SYNC_FIXES.labels(str(operation)).inc()
         return seqnums
 
     async def _wait_done(self, seqnums: list[int], wait: float) -> bool:

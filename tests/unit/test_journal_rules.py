@@ -143,3 +143,38 @@ def test_network_delete_journals_its_subnets_deletes_first() -> None:
         ("network", "n1", "delete"),
         ("port", "p1", "update"),
     ]
+
+
+def test_a_copy_wrong_where_updates_cannot_reach_is_recreated() -> None:
+    ours = {"subnet": {"s1": _body("subnet", id="s1", cidr="10.0.0.0/24")}}
+    theirs = {"subnet": {"s1": _body("subnet", id="s1", cidr="10.9.0.0/24")}}
+    plan = j.plan_full_sync(ours, theirs, busy=[])
+    assert plan.summary() == {"create": 0, "update": 0, "delete": 0, "recreate": 1}
+
+
+def test_odl_keeps_binding_profile_as_a_string() -> None:
+    ours = _body("port", **{"binding:profile": {"port_key": "remote_port"}})
+    theirs = _body("port", **{"binding:profile": '{"port_key": "remote_port"}'})
+    assert j.differs("port", ours, theirs) == []
+    assert j.differs("port", _body("port", **{"binding:profile": {}}), _body("port")) == []
+
+
+def test_odl_bodies_leave_out_what_odl_refuses() -> None:
+    from stateward.sdn.odl import odl_body
+
+    port = {
+        "id": "p",
+        "network_id": "n",
+        "status": "DOWN",
+        "tenant_id": "t",
+        "name": "x",
+        "binding:profile": {"a": 1},
+        "dns_name": None,
+    }
+    created = odl_body("port", "create", port)
+    assert "status" not in created and created["project_id"] == "t"
+    assert created["binding:profile"] == '{"a": 1}' and "dns_name" not in created
+    updated = odl_body("port", "update", port)
+    assert not {"id", "network_id", "status", "tenant_id", "project_id"} & set(updated)
+    assert updated["name"] == "x"
+    assert "subnets" not in odl_body("network", "create", {"id": "n", "subnets": []})
