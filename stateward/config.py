@@ -250,6 +250,49 @@ class AlarmsConfig(Section):
         return self
 
 
+class JournalConfig(Section):
+    """Journal sync to an SDN controller (networking-odl v2's design); off by default."""
+
+    enabled: bool = Field(False, description="Record network changes and sync them")
+    url: str = Field(
+        "http://127.0.0.1:8181/controller/nb/v2/neutron",
+        description="Base URL of the controller's Neutron northbound",
+    )
+    username: str = "admin"
+    password: SecretStr = SecretStr("admin")
+    timeout: float = Field(10.0, gt=0, description="HTTP timeout per controller request (s)")
+    sync_timeout: float = Field(10.0, gt=0, description="Periodic kick of the sync workers (s)")
+    retry_count: int = Field(5, ge=1, description="Tries before a row is marked failed")
+    processing_timeout: float = Field(
+        100.0, gt=0, description="A row processing longer than this is reset to pending (s)"
+    )
+    maintenance_interval: float = Field(
+        300.0, gt=0, description="Cleanup of completed rows and recovery of failed rows (s)"
+    )
+    maintenance_tick: float = Field(
+        1.0, gt=0, description="How often maintenance checks stuck rows and sync requests (s)"
+    )
+    completed_rows_retention: float = Field(
+        600.0, description="Completed rows are deleted after this (s); -1 keeps them"
+    )
+    full_sync_interval: float = Field(
+        3600.0, gt=0, description="Scheduled full sync (s), besides cold start and outages"
+    )
+    max_in_flight: int = Field(
+        64, ge=1, description="Rows one process has at the controller at once"
+    )
+    batch_size: int = Field(64, ge=1, description="Most rows claimed in one transaction")
+    probe_interval: float = Field(10.0, gt=0, description="Connection probe period (s)")
+    backoff_initial: float = Field(0.1, gt=0)
+    backoff_max: float = Field(60.0, gt=0, description="Backoff cap after connection errors (s)")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> JournalConfig:
+        if self.backoff_initial > self.backoff_max:
+            raise ValueError("backoff_initial must not exceed backoff_max")
+        return self
+
+
 class ProfilerConfig(Section):
     """The performance profiler's recorder (checkpoints T00..T10 into the store)."""
 
@@ -298,6 +341,8 @@ class Settings(BaseSettings):
     compute: ComputeConfig = ComputeConfig()
     inspector: InspectorConfig = InspectorConfig()
     alarms: AlarmsConfig = AlarmsConfig()
+    journal: JournalConfig = JournalConfig()
+
     profiler: ProfilerConfig = ProfilerConfig()
     agent: AgentConfig = AgentConfig()
 
@@ -382,6 +427,7 @@ def masked(settings: Settings) -> dict[str, Any]:
     data = settings.model_dump(mode="json")
     if settings.identity.admin_password is not None:
         data["identity"]["admin_password"] = "**********"
+    data["journal"]["password"] = "**********"
     url = settings.database.url
     if url and "@" in url and ":" in url.split("@", 1)[0].split("://", 1)[-1]:
         scheme, rest = url.split("://", 1)

@@ -26,6 +26,7 @@ from stateward.services.alarms import AlarmService
 from stateward.services.compute import ComputeService
 from stateward.services.identity import IdentityService
 from stateward.services.inspector import Inspector
+from stateward.services.journal import JournalRole, JournalService
 from stateward.services.leases import SingletonRole
 from stateward.services.liveness import WATCHER_LEASE, LivenessService, ServerServices
 from stateward.services.network import NetworkService
@@ -109,6 +110,26 @@ class Runtime:
                 record_history=settings.alarms.record_history,
             )
             self.roles.append(self.alarm_evaluator)
+        self.journal_role: JournalRole | None = None
+        if settings.journal.enabled:
+            from stateward.sdn import create_backend
+
+            self.journal_role = JournalRole(
+                self.store,
+                settings.journal,
+                create_backend(
+                    settings.journal,
+                    max_connections=settings.journal.max_in_flight,
+                    client_name=f"stateward/{self.process_id}",
+                ),
+                self.process_id,
+                lease_ttl=settings.lease.ttl,
+                lease_renew=settings.lease.renew_interval,
+            )
+            self.journal = self.journal_role.service
+            self.roles.append(self.journal_role)
+        else:
+            self.journal = JournalService(self.store, settings.journal, self.process_id)
         self.generated_admin_password: str | None = None
         self._started: list[Role] = []
 

@@ -17,6 +17,7 @@ from stateward.api import (
     events,
     identity,
     inspector,
+    journal,
     networking,
     profiles,
     system,
@@ -59,6 +60,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         chassis.router,
         alarms.router,
         events.router,
+        journal.router,
         profiles.router,
     ):
         app.include_router(router)

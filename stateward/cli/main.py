@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from stateward import __version__
-from stateward.cli import agent, chassis, hosts, identity, monitor, profile, server
+from stateward.cli import agent, chassis, hosts, identity, journal, monitor, profile, server
 
 app = typer.Typer(
     name="stateward",
@@ -27,6 +27,9 @@ app.add_typer(identity.app_cred_app, name="app-cred")
 app.add_typer(hosts.app, name="host")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(profile.app, name="profile")
+app.add_typer(journal.journal_app, name="journal")
+app.command("controller-shim")(journal.controller_shim)
+app.command("emulate")(journal.emulate)
 
 
 @app.command("version")

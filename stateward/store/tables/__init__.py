@@ -6,6 +6,7 @@ from stateward.store.tables import (  # noqa: F401
     compute,
     core,
     identity,
+    journal,
     network,
     profiles,
 )
