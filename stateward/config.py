@@ -422,15 +422,29 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
                 os.environ["_STATEWARD_CONFIG_FILE"] = previous
 
 
+def _mask_url(url: str) -> str:
+    """``scheme://user:password@host`` -> ``scheme://user:****@host``."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:****@{host}"
+
+
+def _mask(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: (_mask_url(v) if isinstance(v, str) and k.endswith("url") else _mask(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_mask(v) for v in node]
+    return node
+
+
 def masked(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data, secrets replaced by asterisks."""
-    data = settings.model_dump(mode="json")
-    if settings.identity.admin_password is not None:
-        data["identity"]["admin_password"] = "**********"
-    data["journal"]["password"] = "**********"
-    url = settings.database.url
-    if url and "@" in url and ":" in url.split("@", 1)[0].split("://", 1)[-1]:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.split("@", 1)
-        data["database"]["url"] = f"{scheme}://{creds.split(':', 1)[0]}:****@{host}"
-    return data
+    """The effective settings as plain data: every secret field (SecretStr) shows as
+    asterisks and passwords embedded in URLs are masked."""
+    return dict(_mask(settings.model_dump(mode="json")))
