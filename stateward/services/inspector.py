@@ -145,7 +145,9 @@ class Outcome:
         }
 
 
-def host_event(failure: RawFailure, outcome: Outcome, trace: TraceContext) -> Envelope:
+def host_event(
+    failure: RawFailure, outcome: Outcome, trace: TraceContext, received: datetime
+) -> Envelope:
     traits = {
         "host": failure.hostname,
         "monitor": failure.monitor,
@@ -167,6 +169,7 @@ def host_event(failure: RawFailure, outcome: Outcome, trace: TraceContext) -> En
             failure.hostname,
             failure.monitor,
             failure.monitor_event_id or trace.trace_id,
+            received.isoformat(),  # monitors reuse ids across faults (Doctor's sample does)
         ),
     )
 
@@ -275,7 +278,7 @@ class Inspector:
             compute = ComputeRepository(uow)
             key = failure.dedup_key
             window = timedelta(seconds=self.config.duplicate_window)
-            if key and await compute.recent_duplicate(key, now - window):
+            if key and await compute.recent_duplicate(host, key, now - window):
                 outcome.outcome = "duplicate"
                 RAW_FAILURES.labels(failure.type, outcome.outcome).inc()
                 return outcome
@@ -295,7 +298,7 @@ class Inspector:
                 outcome.servers = len(result.servers)
                 outcome.ports = len(result.ports)
             if outcome.outcome in ("host_down", "recorded"):
-                uow.emit(host_event(failure, outcome, trace))
+                uow.emit(host_event(failure, outcome, trace, now))
             await compute.add_fault(
                 host=host,
                 event_type=failure.type,

@@ -298,3 +298,28 @@ async def test_doctor_sample_inspector_calls(tmp_path: Path, db_url: str) -> Non
             "GET", "/networking/v2.0/ports?binding:host_id=compute-1", headers=h, expect=200
         )
         assert sorted(p["id"] for p in r.json()["ports"]) == sorted(ports)
+
+
+async def test_a_silent_chassis_makes_its_service_down_and_servers_unknown(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    from datetime import timedelta
+
+    from stateward.domain.chassis import Chassis
+    from stateward.domain.events import utcnow
+    from stateward.store.repositories.chassis import ChassisRepository
+
+    async with stack(tmp_path, sqlite_url) as s:  # chassis_down_time is 3600 s here
+        await s.add_chassis("alive")
+        async with s.runtime.store.uow() as uow:
+            last = utcnow() - timedelta(hours=2)
+            await ChassisRepository(uow).add(
+                Chassis(name="silent", ip="192.0.2.99", heartbeat_at=last, created_at=last)
+            )
+            await uow.commit()
+        [sid] = await make_servers(s, "silent", 1)
+        assert (await service(s, "silent"))["state"] == "down"
+        assert (await service(s, "silent"))["forced_down"] is False
+        assert (await service(s, "alive"))["state"] == "up"
+        view = (await servers_on(s, "silent"))[sid]
+        assert (view["host_status"], view["status"]) == ("UNKNOWN", "ACTIVE")

@@ -405,3 +405,40 @@ async def test_port_data_plane_down_can_be_turned_off(tmp_path: Path, sqlite_url
         )
         assert r.json()["events"][0]["ports_changed"] == 0
         assert {p["data_plane_status"] for p in (await ports_on(s, "h1")).values()} == {None}
+
+
+async def test_a_reused_event_id_acts_again_after_the_host_was_restored(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Doctor's sample monitor sends the same monitor_event_id on every run: after an operator
+    restored the host, the next fault with that id is a new fault, not a duplicate."""
+    async with stack(tmp_path, db_url) as s:
+        await s.add_chassis("h1")
+        [sid] = await make_servers(s, "h1", 1)
+        admin = await s.headers(mv="2.53")
+        event = doctor_event("h1", "monitor_sample_event1")
+        first = await s.call("PUT", "/v1/inspector/events", headers=admin, json=event, expect=200)
+        assert first.json()["events"][0]["outcome"] == "host_down"
+        again = await s.call("PUT", "/v1/inspector/events", headers=admin, json=event, expect=200)
+        assert again.json()["events"][0]["outcome"] == "duplicate"
+        # The operator repairs the host and the server.
+        svc = await service(s, "h1")
+        await s.call(
+            "PUT",
+            f"/compute/v2.1/os-services/{svc['id']}",
+            headers=admin,
+            json={"forced_down": False},
+            expect=200,
+        )
+        await s.call(
+            "POST",
+            f"/compute/v2.1/servers/{sid}/action",
+            headers=admin,
+            json={"os-resetState": {"state": "active"}},
+            expect=202,
+        )
+        # The next run of the monitor reports with the same id: acted on again.
+        rerun = await s.call("PUT", "/v1/inspector/events", headers=admin, json=event, expect=200)
+        assert rerun.json()["events"][0]["outcome"] == "host_down"
+        assert (await servers_on(s, "h1"))[sid]["status"] == "ERROR"
+        assert (await service(s, "h1"))["forced_down"] is True

@@ -252,10 +252,23 @@ class ComputeRepository:
         return changes
 
     # fault history ----------------------------------------------------------------------
-    async def recent_duplicate(self, dedup_key: str, since: datetime) -> bool:
+    async def recent_duplicate(self, host: str, dedup_key: str, since: datetime) -> bool:
+        """A raw failure with this key was received since ``since`` and is still current.
+
+        It is no longer current once an operator cleared the host's forced_down after it:
+        Doctor's sample monitor reuses one monitor_event_id for every run, and a new fault
+        after a repair must act again.
+        """
+        cleared_after = (
+            sa.select(O.host)
+            .where(O.host == host, O.forced_down.is_(False), O.updated_at > F.received_at)
+            .exists()
+        )
         row = (
             await self.conn.execute(
-                sa.select(F.id).where(F.dedup_key == dedup_key, F.received_at >= since).limit(1)
+                sa.select(F.id)
+                .where(F.dedup_key == dedup_key, F.received_at >= since, ~cleared_after)
+                .limit(1)
             )
         ).first()
         return row is not None
