@@ -188,6 +188,132 @@ class AgentConfig(Section):
     services: list[LocalServiceConfig] = Field(default_factory=list)
 
 
+class ComputeConfig(Section):
+    host_down_server_state: Literal["error", "stopped", "unchanged"] = Field(
+        "error",
+        description="What forcing a host down does to its servers: 'error' (vm_state error, "
+        "what Doctor's consumers alarm on), 'stopped' (vm_state stopped, power_state 4, the "
+        "seed's example) or 'unchanged' (upstream Nova: forced_down only).",
+    )
+
+
+class InspectorConfig(Section):
+    enabled: bool = Field(True, description="Accept raw failures and react to chassis.down.")
+    handle_chassis_down: bool = Field(
+        True, description="Treat liveness' chassis.down as a raw failure of that host."
+    )
+    port_data_plane_down: bool = Field(
+        True, description="On host down, set data_plane_status DOWN on the host's ports."
+    )
+    duplicate_window: float = Field(
+        3600.0,
+        gt=0,
+        description="A raw failure repeating host, type, monitor and monitor_event_id within "
+        "this many seconds is a duplicate (s).",
+    )
+
+
+class AlarmsConfig(Section):
+    """Event alarms: the evaluator, the notifier and what actions may reach."""
+
+    evaluate: bool = Field(True, description="Run the event alarm evaluator in this process")
+    require_resource_id: bool = Field(
+        False,
+        description="Refuse event alarms without resource_id (the seed's option; Aodh clients "
+        "cannot send it, so off by default)",
+    )
+    record_history: bool = True
+    action_allow: list[str] | None = Field(
+        None,
+        description="Hosts or CIDRs webhook actions may reach; unset: everything except "
+        "link-local addresses (169.254.0.0/16, fe80::/10)",
+    )
+    notifier_timeout: float = Field(5.0, gt=0, description="Per-attempt webhook timeout (s)")
+    notifier_retries: int = Field(3, ge=0, description="Retries after a failed webhook")
+    notifier_backoff: float = Field(0.2, ge=0, description="First retry delay, doubled each time")
+    notifier_concurrency: int = Field(64, ge=1, description="Webhooks in flight at most")
+    resync_interval: float = Field(
+        300.0, ge=0, description="Full reload of the evaluator's index (s); 0 disables"
+    )
+
+    @model_validator(mode="after")
+    def _valid_destinations(self) -> AlarmsConfig:
+        import ipaddress
+
+        for entry in self.action_allow or []:
+            if "/" in entry:
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"action_allow: {entry!r} is not a CIDR: {exc}") from None
+            elif not entry or " " in entry:
+                raise ValueError(f"action_allow: {entry!r} is not a host name, address or CIDR")
+        return self
+
+
+class JournalConfig(Section):
+    """Journal sync to an SDN controller (networking-odl v2's design); off by default."""
+
+    enabled: bool = Field(False, description="Record network changes and sync them")
+    url: str = Field(
+        "http://127.0.0.1:8181/controller/nb/v2/neutron",
+        description="Base URL of the controller's Neutron northbound",
+    )
+    username: str = "admin"
+    password: SecretStr = SecretStr("admin")
+    timeout: float = Field(10.0, gt=0, description="HTTP timeout per controller request (s)")
+    sync_timeout: float = Field(10.0, gt=0, description="Periodic kick of the sync workers (s)")
+    retry_count: int = Field(5, ge=1, description="Tries before a row is marked failed")
+    processing_timeout: float = Field(
+        100.0, gt=0, description="A row processing longer than this is reset to pending (s)"
+    )
+    maintenance_interval: float = Field(
+        300.0, gt=0, description="Cleanup of completed rows and recovery of failed rows (s)"
+    )
+    maintenance_tick: float = Field(
+        1.0, gt=0, description="How often maintenance checks stuck rows and sync requests (s)"
+    )
+    completed_rows_retention: float = Field(
+        600.0, description="Completed rows are deleted after this (s); -1 keeps them"
+    )
+    full_sync_interval: float = Field(
+        3600.0, gt=0, description="Scheduled full sync (s), besides cold start and outages"
+    )
+    max_in_flight: int = Field(
+        64, ge=1, description="Rows one process has at the controller at once"
+    )
+    batch_size: int = Field(64, ge=1, description="Most rows claimed in one transaction")
+    probe_interval: float = Field(10.0, gt=0, description="Connection probe period (s)")
+    backoff_initial: float = Field(0.1, gt=0)
+    backoff_max: float = Field(60.0, gt=0, description="Backoff cap after connection errors (s)")
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> JournalConfig:
+        if self.backoff_initial > self.backoff_max:
+            raise ValueError("backoff_initial must not exceed backoff_max")
+        return self
+
+
+class ProfilerConfig(Section):
+    """The performance profiler's recorder (checkpoints T00..T10 into the store)."""
+
+    record: bool = Field(
+        True,
+        description="Write this process's checkpoint stamps to the store (they are always logged)",
+    )
+    flush_interval: float = Field(
+        0.05, ge=0, le=60, description="How long stamps accumulate before one batched write (s)"
+    )
+    batch_size: int = Field(1000, ge=1, description="Most checkpoints written per transaction")
+    queue_size: int = Field(
+        100_000, ge=1, description="Stamps waiting to be written; beyond this they are dropped"
+    )
+    retention: float = Field(
+        7 * 24 * 3600.0, gt=0, description="Profiles older than this are purged (s)"
+    )
+    purge_interval: float = Field(3600.0, gt=0, description="How often old profiles are purged")
+
+
 def default_state_dir() -> Path:
     return Path(platformdirs.user_data_dir("stateward"))
 
@@ -213,6 +339,12 @@ class Settings(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     network: NetworkConfig = NetworkConfig()
     liveness: LivenessConfig = LivenessConfig()
+    compute: ComputeConfig = ComputeConfig()
+    inspector: InspectorConfig = InspectorConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
+    journal: JournalConfig = JournalConfig()
+
+    profiler: ProfilerConfig = ProfilerConfig()
     agent: AgentConfig = AgentConfig()
 
     _toml_file: Path | None = None
@@ -291,14 +423,29 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
                 os.environ["_STATEWARD_CONFIG_FILE"] = previous
 
 
+def _mask_url(url: str) -> str:
+    """``scheme://user:password@host`` -> ``scheme://user:****@host``."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" not in creds:
+        return url
+    return f"{scheme}://{creds.split(':', 1)[0]}:****@{host}"
+
+
+def _mask(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: (_mask_url(v) if isinstance(v, str) and k.endswith("url") else _mask(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_mask(v) for v in node]
+    return node
+
+
 def masked(settings: Settings) -> dict[str, Any]:
-    """The effective settings as plain data, secrets replaced by asterisks."""
-    data = settings.model_dump(mode="json")
-    if settings.identity.admin_password is not None:
-        data["identity"]["admin_password"] = "**********"
-    url = settings.database.url
-    if url and "@" in url and ":" in url.split("@", 1)[0].split("://", 1)[-1]:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.split("@", 1)
-        data["database"]["url"] = f"{scheme}://{creds.split(':', 1)[0]}:****@{host}"
-    return data
+    """The effective settings as plain data: every secret field (SecretStr) shows as
+    asterisks and passwords embedded in URLs are masked."""
+    return dict(_mask(settings.model_dump(mode="json")))

@@ -19,11 +19,19 @@ import sqlalchemy as sa
 from stateward.bus import Bus, create_bus
 from stateward.config import Settings
 from stateward.identity.policy import Policy
+from stateward.profiler.stamp import set_process_name
+from stateward.services.alarm_evaluator import AlarmEvaluator
+from stateward.services.alarm_notifier import AlarmNotifier
+from stateward.services.alarms import AlarmService
+from stateward.services.compute import ComputeService
 from stateward.services.identity import IdentityService
+from stateward.services.inspector import Inspector
+from stateward.services.journal import JournalRole, JournalService
 from stateward.services.leases import SingletonRole
 from stateward.services.liveness import WATCHER_LEASE, LivenessService, ServerServices
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
+from stateward.services.profiles import ProfileRecorder, ProfileService
 from stateward.store.db import Store
 from stateward.store.migrate import code_heads, current_heads, upgrade_async
 
@@ -74,9 +82,54 @@ class Runtime:
             ttl=settings.lease.ttl,
             renew_interval=settings.lease.renew_interval,
         )
-        self.roles: list[Role] = [self.relay, self.liveness.absorber, self.liveness_watcher]
+        self.compute = ComputeService(self.store, settings.compute, settings.liveness)
+        self.inspector = Inspector(self.store, self.bus, settings.compute, settings.inspector)
+        set_process_name(self.process_id)  # names this process in its profile checkpoints
+        self.profiles = ProfileService(self.store, settings.profiler)
+        self.profile_recorder = ProfileRecorder(self.profiles, settings.profiler)
+        self.roles: list[Role] = [
+            self.profile_recorder,
+            self.relay,
+            self.liveness.absorber,
+            self.liveness_watcher,
+            self.inspector,
+        ]
         if settings.liveness.services:
             self.roles.append(ServerServices(self.liveness, settings))
+        self.alarms = AlarmService(self.store, record_history=settings.alarms.record_history)
+        self.alarm_notifier = AlarmNotifier(settings.alarms)
+        self.roles.append(self.alarm_notifier)
+        self.alarm_evaluator: AlarmEvaluator | None = None
+        if settings.alarms.evaluate:
+            self.alarm_evaluator = AlarmEvaluator(
+                self.store,
+                self.bus,
+                self.alarms,
+                self.alarm_notifier,
+                resync_interval=settings.alarms.resync_interval,
+                record_history=settings.alarms.record_history,
+            )
+            self.roles.append(self.alarm_evaluator)
+        self.journal_role: JournalRole | None = None
+        if settings.journal.enabled:
+            from stateward.sdn import create_backend
+
+            self.journal_role = JournalRole(
+                self.store,
+                settings.journal,
+                create_backend(
+                    settings.journal,
+                    max_connections=settings.journal.max_in_flight,
+                    client_name=f"stateward/{self.process_id}",
+                ),
+                self.process_id,
+                lease_ttl=settings.lease.ttl,
+                lease_renew=settings.lease.renew_interval,
+            )
+            self.journal = self.journal_role.service
+            self.roles.append(self.journal_role)
+        else:
+            self.journal = JournalService(self.store, settings.journal, self.process_id)
         self.generated_admin_password: str | None = None
         self._started: list[Role] = []
 

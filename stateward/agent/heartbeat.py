@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
+from stateward.agent.client import AuthError, ServerClient
 from stateward.agent.process import ProcessMonitor
 from stateward.bus.base import Bus
-from stateward.cli.client import AuthError, ServerClient
 from stateward.services.liveness import HEARTBEAT_SUBJECT
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,20 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from stateward import __version__
-from stateward.api import chassis, compute, errors, identity, networking, system
+from stateward.api import (
+    alarms,
+    chassis,
+    compute,
+    compute_resources,
+    errors,
+    events,
+    identity,
+    inspector,
+    journal,
+    networking,
+    profiles,
+    system,
+)
 from stateward.api.middleware import RequestMiddleware
 from stateward.api.networking import agents
 from stateward.runtime import Runtime
@@ -41,9 +54,16 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         networking.router,
         agents.router,
         compute.router,
+        compute_resources.router,
+        inspector.router,
         system.router,
         chassis.router,
+        alarms.router,
+        events.router,
+        journal.router,
+        profiles.router,
     ):
         app.include_router(router)
+    app.add_middleware(compute.MicroversionHeaders)
     app.add_middleware(RequestMiddleware, max_body_bytes=runtime.settings.server.max_body_bytes)
     return app

@@ -114,10 +114,10 @@ async def _run(
     report_interval: float | None,
     mode: str,
 ) -> int:
+    from stateward.agent.client import AuthError, ServerClient, credentials_from
     from stateward.agent.heartbeat import ChassisAgent, RegistrationRefused
     from stateward.agent.process import ProcessMonitor
     from stateward.bus import create_bus
-    from stateward.cli.client import AuthError, ServerClient, credentials_from
 
     try:
         client = ServerClient(servers, credentials_from(token, cloud, settings.agent))

@@ -1,29 +1,48 @@
-"""A small HTTP client for Stateward's own API, used by the agent and by CLI commands.
+"""A small HTTP client for CLI commands that talk to a running server.
 
-It authenticates against ``/identity/v3/auth/tokens`` with a password (a service user) or an
-application credential, and renews the token before it expires; a fixed ``--token`` is used as
-is. Several server URLs may be given: a request that cannot connect moves on to the next one.
+The server is found with ``--server``/``STATEWARD_URL`` (or the ``auth_url`` of a clouds.yaml
+entry given with ``--os-cloud``). Authentication, first match wins:
+
+- ``--token``/``STATEWARD_TOKEN``: used as is;
+- an application credential (``--app-cred-id``/``--app-cred-secret``, or clouds.yaml);
+- a password (``--username``/``--password``/``--project``, env ``STATEWARD_USERNAME``,
+  ``STATEWARD_PASSWORD``, ``STATEWARD_PROJECT``, or clouds.yaml).
+
+Tokens obtained from credentials are renewed a minute before they expire, and once more on a
+401 (a server restart with a new signing key, a revoked token).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import typer
+import yaml
 
-from stateward.config import AgentConfig
+RENEW_BEFORE = timedelta(seconds=60)
 
-log = logging.getLogger(__name__)
+ServerOption = typer.Option(
+    None, "--server", envvar="STATEWARD_URL", help="Stateward's URL, e.g. http://127.0.0.1:9696."
+)
+TokenOption = typer.Option(None, "--token", envvar="STATEWARD_TOKEN", help="An auth token.")
+UsernameOption = typer.Option(None, "--username", envvar="STATEWARD_USERNAME")
+PasswordOption = typer.Option(None, "--password", envvar="STATEWARD_PASSWORD")
+ProjectOption = typer.Option(None, "--project", envvar="STATEWARD_PROJECT")
+OsCloudOption = typer.Option(
+    None, "--os-cloud", envvar="OS_CLOUD", help="A clouds.yaml entry to take URL and auth from."
+)
 
 
-class AuthError(Exception):
-    """The server refused the credentials (not retried)."""
+class ClientError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 @dataclass
@@ -31,201 +50,206 @@ class Credentials:
     token: str | None = None
     username: str | None = None
     password: str | None = None
-    project: str = "service"
-    user_domain: str = "Default"
-    project_domain: str = "Default"
+    project: str | None = None
+    user_domain: dict[str, str] = field(default_factory=lambda: {"id": "default"})
+    project_domain: dict[str, str] = field(default_factory=lambda: {"id": "default"})
     app_cred_id: str | None = None
     app_cred_secret: str | None = None
-    auth_url: str | None = None  # from clouds.yaml: .../identity
 
-    def describe(self) -> str:
-        if self.token:
-            return "token"
-        if self.app_cred_id:
-            return "application credential"
-        return f"user {self.username}"
+    def can_authenticate(self) -> bool:
+        return bool(self.token or (self.app_cred_id and self.app_cred_secret) or self.password)
 
-    def body(self) -> dict[str, Any]:
-        if self.app_cred_id:
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or response.reason_phrase
+    if isinstance(body, dict):
+        for value in body.values():
+            if isinstance(value, dict) and "message" in value:
+                return str(value["message"])
+        if "message" in body:
+            return str(body["message"])
+    return str(body)
+
+
+class ServerClient:
+    def __init__(self, url: str, credentials: Credentials, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.credentials = credentials
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._token = credentials.token
+        self._expires: datetime | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ServerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _auth_body(self) -> dict[str, Any]:
+        c = self.credentials
+        if c.app_cred_id and c.app_cred_secret:
             return {
                 "auth": {
                     "identity": {
                         "methods": ["application_credential"],
                         "application_credential": {
-                            "id": self.app_cred_id,
-                            "secret": self.app_cred_secret,
+                            "id": c.app_cred_id,
+                            "secret": c.app_cred_secret,
                         },
                     }
                 }
             }
-        return {
+        if not c.username or not c.password:
+            raise ClientError(401, "no credentials: give --token, or --username and --password")
+        body: dict[str, Any] = {
             "auth": {
                 "identity": {
                     "methods": ["password"],
                     "password": {
                         "user": {
-                            "name": self.username,
-                            "domain": _domain(self.user_domain),
-                            "password": self.password,
+                            "name": c.username,
+                            "domain": dict(c.user_domain),
+                            "password": c.password,
                         }
                     },
-                },
-                "scope": {
-                    "project": {"name": self.project, "domain": _domain(self.project_domain)}
-                },
+                }
             }
         }
+        if c.project:
+            body["auth"]["scope"] = {
+                "project": {"name": c.project, "domain": dict(c.project_domain)}
+            }
+        return body
+
+    def authenticate(self) -> str:
+        response = self._http.post("/identity/v3/auth/tokens", json=self._auth_body())
+        if response.status_code >= 400:
+            raise ClientError(response.status_code, _error_message(response))
+        self._token = response.headers["X-Subject-Token"]
+        expires = response.json().get("token", {}).get("expires_at")
+        self._expires = datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None
+        return self._token
+
+    def _fresh_token(self) -> str:
+        from_credentials = self.credentials.token is None
+        if self._token is None or (
+            from_credentials
+            and self._expires is not None
+            and datetime.now(UTC) > self._expires - RENEW_BEFORE
+        ):
+            return self.authenticate()
+        return self._token
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        headers["X-Auth-Token"] = self._fresh_token()
+        try:
+            response = self._http.request(method, path, headers=headers, **kwargs)
+            if response.status_code == 401 and self.credentials.token is None:
+                headers["X-Auth-Token"] = self.authenticate()
+                response = self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ClientError(0, f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ClientError(response.status_code, _error_message(response))
+        return response
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params or None).json()
+
+    def post_json(self, path: str, body: Any) -> Any:
+        return self.request("POST", path, json=body).json()
 
 
-def _domain(value: str) -> dict[str, str]:
-    return {"id": "default"} if value.lower() == "default" else {"name": value}
+def _clouds_yaml_paths() -> list[Path]:
+    paths = []
+    if os.environ.get("OS_CLIENT_CONFIG_FILE"):
+        paths.append(Path(os.environ["OS_CLIENT_CONFIG_FILE"]))
+    paths += [
+        Path.cwd() / "clouds.yaml",
+        Path.home() / ".config" / "openstack" / "clouds.yaml",
+        Path("/etc/openstack/clouds.yaml"),
+    ]
+    return paths
 
 
-CLOUDS_YAML_PATHS = (
-    Path("clouds.yaml"),
-    Path.home() / ".config" / "openstack" / "clouds.yaml",
-    Path("/etc/openstack/clouds.yaml"),
-)
+def _domain(auth: dict[str, Any], kind: str) -> dict[str, str]:
+    if auth.get(f"{kind}_domain_id"):
+        return {"id": str(auth[f"{kind}_domain_id"])}
+    if auth.get(f"{kind}_domain_name"):
+        return {"name": str(auth[f"{kind}_domain_name"])}
+    return {"id": "default"}
 
 
-def load_cloud(name: str) -> dict[str, Any]:
-    """One entry of clouds.yaml, found where openstacksdk looks (OS_CLIENT_CONFIG_FILE first)."""
-    import yaml
-
-    env = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    for path in ([Path(env)] if env else []) + list(CLOUDS_YAML_PATHS):
-        if path.is_file():
-            clouds = (yaml.safe_load(path.read_text()) or {}).get("clouds") or {}
-            if name in clouds:
-                return dict(clouds[name])
-    raise AuthError(f"cloud {name!r} not found in clouds.yaml")
-
-
-def credentials_from(token: str | None, cloud: str | None, config: AgentConfig) -> Credentials:
-    """--token wins, then a clouds.yaml entry, then the [agent] section of the config."""
-    if token:
-        return Credentials(token=token)
-    cloud = cloud or config.cloud
-    if cloud:
-        entry = load_cloud(cloud)
-        auth = dict(entry.get("auth") or {})
-        auth_type = str(entry.get("auth_type") or "password")
-        if auth_type in ("v3applicationcredential", "applicationcredential"):
-            return Credentials(
-                app_cred_id=auth.get("application_credential_id"),
-                app_cred_secret=auth.get("application_credential_secret"),
-                auth_url=auth.get("auth_url"),
-            )
-        if auth_type in ("admin_token", "token"):
-            return Credentials(token=auth.get("token"), auth_url=auth.get("auth_url"))
-        return Credentials(
+def cloud_entry(name: str) -> tuple[str | None, Credentials]:
+    """URL and credentials of a clouds.yaml entry (Stateward's base URL from its auth_url)."""
+    for path in _clouds_yaml_paths():
+        if not path.is_file():
+            continue
+        clouds = (yaml.safe_load(path.read_text()) or {}).get("clouds", {})
+        if name not in clouds:
+            continue
+        auth = clouds[name].get("auth", {}) or {}
+        url = auth.get("auth_url")
+        if url:
+            url = url.rstrip("/")
+            for suffix in ("/v3", "/identity"):
+                if url.endswith(suffix):
+                    url = url[: -len(suffix)]
+        return url, Credentials(
+            token=auth.get("token"),
             username=auth.get("username"),
             password=auth.get("password"),
-            project=auth.get("project_name") or "service",
-            user_domain=auth.get("user_domain_name") or "Default",
-            project_domain=auth.get("project_domain_name") or "Default",
-            auth_url=auth.get("auth_url"),
+            project=auth.get("project_name"),
+            user_domain=_domain(auth, "user"),
+            project_domain=_domain(auth, "project"),
+            app_cred_id=auth.get("application_credential_id"),
+            app_cred_secret=auth.get("application_credential_secret"),
         )
-    if config.application_credential_id:
-        secret = config.application_credential_key
-        return Credentials(
-            app_cred_id=config.application_credential_id,
-            app_cred_secret=secret.get_secret_value() if secret else None,
+    raise ClientError(0, f"cloud {name!r} not found in any clouds.yaml")
+
+
+def make_client(
+    server: str | None,
+    token: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    project: str | None = None,
+    os_cloud: str | None = None,
+) -> ServerClient:
+    """A client from the command's options; exits with a message when something is missing."""
+    try:
+        url, credentials = cloud_entry(os_cloud) if os_cloud else (None, Credentials())
+    except ClientError as exc:
+        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    url = server or url
+    if token:
+        credentials = Credentials(token=token)
+    else:
+        credentials.username = username or credentials.username
+        credentials.password = password or credentials.password
+        credentials.project = (
+            project or credentials.project or ("admin" if credentials.username == "admin" else None)
         )
-    if config.username:
-        return Credentials(
-            username=config.username,
-            password=config.password.get_secret_value() if config.password else None,
-            project=config.project,
-            user_domain=config.user_domain,
-            project_domain=config.project_domain,
+    if not url:
+        typer.secho(
+            "error: no server: give --server or set STATEWARD_URL (or use --os-cloud)",
+            fg=typer.colors.RED,
+            err=True,
         )
-    raise AuthError(
-        "no credentials: give --token/STATEWARD_TOKEN, --os-cloud, or [agent] username/password "
-        "or application_credential_id/secret (STATEWARD_AGENT__USERNAME, ...)"
-    )
-
-
-class ServerClient:
-    """Authenticated requests to one of several server URLs, renewing the token in time."""
-
-    def __init__(self, urls: list[str], credentials: Credentials, *, timeout: float = 5.0):
-        if not urls and credentials.auth_url:
-            urls = [credentials.auth_url.rstrip("/").removesuffix("/identity")]
-        if not urls:
-            raise AuthError("no server URL: give --server or STATEWARD_URL")
-        self.urls = [u.rstrip("/") for u in urls]
-        self.credentials = credentials
-        self._http = httpx.AsyncClient(timeout=timeout)
-        self._token: str | None = credentials.token
-        self._expires: datetime | None = None
-        self._margin = timedelta()
-        self._current = 0
-        self._lock = asyncio.Lock()
-
-    @property
-    def url(self) -> str:
-        return self.urls[self._current]
-
-    async def close(self) -> None:
-        await self._http.aclose()
-
-    def _needs_renewal(self) -> bool:
-        if self.credentials.token:
-            return False
-        if self._token is None or self._expires is None:
-            return True
-        # renew once 80% of the token's lifetime is gone
-        return datetime.now(UTC) >= self._expires - self._margin
-
-    async def _authenticate(self) -> None:
-        response = await self._send("POST", "/identity/v3/auth/tokens", self.credentials.body())
-        if response.status_code in (401, 403):
-            raise AuthError(f"authentication as {self.credentials.describe()} refused")
-        response.raise_for_status()
-        self._token = response.headers["X-Subject-Token"]
-        token = response.json()["token"]
-        self._expires = datetime.fromisoformat(token["expires_at"].replace("Z", "+00:00"))
-        issued = datetime.fromisoformat(token["issued_at"].replace("Z", "+00:00"))
-        lifetime = self._expires - issued
-        self._margin = lifetime * 0.2
-        log.info("authenticated", extra={"as": self.credentials.describe()})
-
-    async def token(self) -> str:
-        async with self._lock:
-            if self._needs_renewal():
-                await self._authenticate()
-            assert self._token is not None
-            return self._token
-
-    async def _send(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
-        """Try each URL once, starting with the one that worked last."""
-        last: Exception | None = None
-        for i in range(len(self.urls)):
-            index = (self._current + i) % len(self.urls)
-            try:
-                response = await self._http.request(
-                    method, self.urls[index] + path, json=body, headers=headers
-                )
-            except httpx.TransportError as exc:
-                last = exc
-                continue
-            if response.status_code in (502, 503) and i < len(self.urls) - 1:
-                continue
-            self._current = index
-            return response
-        assert last is not None
-        raise last
-
-    async def request(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        """An authenticated request; a 401 (token revoked or expired) re-authenticates once."""
-        for attempt in (1, 2):
-            token = await self.token()
-            response = await self._send(method, path, body, {"X-Auth-Token": token})
-            if response.status_code == 401 and attempt == 1 and not self.credentials.token:
-                self._token = None
-                continue
-            return response
-        return response
+        raise typer.Exit(2)
+    if not credentials.can_authenticate():
+        typer.secho(
+            "error: no credentials: give --token (STATEWARD_TOKEN) or --username/--password",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    return ServerClient(url, credentials)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from stateward import __version__
-from stateward.cli import agent, chassis, identity, server
+from stateward.cli import agent, chassis, hosts, identity, journal, monitor, profile, server
 
 app = typer.Typer(
     name="stateward",
@@ -24,6 +24,12 @@ app.add_typer(identity.user_app, name="user")
 app.add_typer(identity.project_app, name="project")
 app.add_typer(identity.role_app, name="role")
 app.add_typer(identity.app_cred_app, name="app-cred")
+app.add_typer(hosts.app, name="host")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(profile.app, name="profile")
+app.add_typer(journal.journal_app, name="journal")
+app.command("controller-shim")(journal.controller_shim)
+app.command("emulate")(journal.emulate)
 
 
 @app.command("version")

@@ -382,7 +382,7 @@ def test_agents_authenticate_with_app_credentials_clouds_yaml_and_token(tmp_path
 async def test_the_client_renews_its_token_before_expiry(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from stateward.cli.client import Credentials, ServerClient
+    from stateward.agent.client import Credentials, ServerClient
 
     with running_server(tmp_path, env=FAST_LIVENESS) as server:
         create_service_user(server)

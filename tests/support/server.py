@@ -100,8 +100,9 @@ def start_server(
     extra_args: list[str] | None = None,
     name: str = "server",
     timeout: float = 30.0,
+    port: int | None = None,
 ) -> LiveServer:
-    port = free_port()
+    port = port or free_port()
     state_dir = tmp_path / f"{name}-state"
     state_dir.mkdir(parents=True, exist_ok=True)
     log = tmp_path / f"{name}.log"

@@ -77,4 +77,5 @@ def test_show_masks_secrets() -> None:
     data = masked(s)
     assert data["identity"]["admin_password"] == "**********"
     assert data["database"]["url"] == "postgresql://user:****@db/sw"
-    assert "hunter2" not in str(data) and "secret" not in str(data)
+    flat = str(data)
+    assert "hunter2" not in flat and ":secret@" not in flat

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -404,3 +405,52 @@ class NetworkRepository:
             sa.delete(t.ip_allocations).where(t.ip_allocations.c.port_id == port_id)
         )
         await self.conn.execute(sa.delete(t.ports).where(t.ports.c.id == port_id))
+
+    async def set_host_data_plane_status(
+        self, host: str, status: str | None, now: datetime
+    ) -> list[tuple[Port, str | None]]:
+        """Every port bound to ``host`` not already at ``status`` gets it: one UPDATE.
+
+        Returns each changed port (after the change) with its previous data-plane status,
+        which is what its ``port.update.end`` notification carries.
+        """
+        c = t.ports.c
+        differs = (
+            c.data_plane_status.is_not(None)
+            if status is None
+            else sa.or_(c.data_plane_status.is_(None), c.data_plane_status != status)
+        )
+        ids = [
+            r[0]
+            for r in await self.conn.execute(
+                sa.select(c.id).where(c.binding_host_id == host, differs)
+            )
+        ]
+        if not ids:
+            return []
+        before = await self.list_ports({"id": ids})
+        await self.conn.execute(
+            sa.update(t.ports)
+            .where(c.id.in_(ids))
+            .values(
+                data_plane_status=status,
+                revision_number=c.revision_number + 1,
+                updated_at=now,
+            )
+        )
+        result = []
+        for port in before:
+            old = port.data_plane_status
+            port.data_plane_status = status
+            port.revision_number += 1
+            port.updated_at = now
+            result.append((port, old))
+        return result
+
+    async def host_port_index(self) -> list[tuple[str, str, str]]:
+        """(host, port id, project id) of every bound port: the inspector's index."""
+        c = t.ports.c
+        rows = await self.conn.execute(
+            sa.select(c.binding_host_id, c.id, c.project_id).where(c.binding_host_id != "")
+        )
+        return [(r[0], r[1], r[2]) for r in rows]

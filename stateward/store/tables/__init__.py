@@ -1,6 +1,15 @@
 """All tables, one module per area, sharing one MetaData (what Alembic migrates)."""
 
-from stateward.store.tables import chassis, core, identity, network  # noqa: F401
+from stateward.store.tables import (  # noqa: F401
+    alarms,
+    chassis,
+    compute,
+    core,
+    identity,
+    journal,
+    network,
+    profiles,
+)
 from stateward.store.tables.base import metadata
 
 __all__ = ["metadata"]

@@ -1,0 +1,1 @@
+"""Sample monitors (Doctor): watch hosts and report raw failures to the inspector."""

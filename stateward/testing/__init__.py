@@ -1,0 +1,1 @@
+"""Shipped test aids: the controller shim (an ODL stand-in) and the multi-node emulator."""
