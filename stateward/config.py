@@ -177,7 +177,7 @@ class AgentConfig(Section):
     project_domain: str = "Default"
     application_credential_id: str | None = None
     # the credential's secret; named "key" so that `config show` never prints the word secret
-    application_credential_key: SecretStr | None = None
+    application_credential_secret: SecretStr | None = None
     cloud: str | None = Field(default=None, description="clouds.yaml entry to authenticate with")
     transport: Literal["http", "nats"] | None = Field(
         default=None,

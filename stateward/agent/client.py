@@ -127,7 +127,7 @@ def credentials_from(token: str | None, cloud: str | None, config: AgentConfig) 
             auth_url=auth.get("auth_url"),
         )
     if config.application_credential_id:
-        secret = config.application_credential_key
+        secret = config.application_credential_secret
         return Credentials(
             app_cred_id=config.application_credential_id,
             app_cred_secret=secret.get_secret_value() if secret else None,
