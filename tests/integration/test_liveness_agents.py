@@ -349,7 +349,7 @@ def test_agents_authenticate_with_app_credentials_clouds_yaml_and_token(tmp_path
             env={
                 "STATEWARD_AGENT__USERNAME": "",
                 "STATEWARD_AGENT__APPLICATION_CREDENTIAL_ID": cred["id"],
-                "STATEWARD_AGENT__APPLICATION_CREDENTIAL_KEY": cred["secret"],
+                "STATEWARD_AGENT__APPLICATION_CREDENTIAL_SECRET": cred["secret"],
             },
         )
         via_token = start_agent(
