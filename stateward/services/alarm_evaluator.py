@@ -53,10 +53,10 @@ from stateward.store.repositories.alarms import AlarmRepository
 log = logging.getLogger(__name__)
 
 
-def _stamp(trace: Any, checkpoint: str, **meta: Any) -> None:
+def _stamp(trace: Any, checkpoint: str, *, t: float | None = None, **meta: Any) -> None:
     """The profiler's checkpoints (seed 001): T06 intake, T07 evaluated, T08 fired."""
     if trace is not None:
-        stamp(trace, checkpoint, **meta)
+        stamp(trace, checkpoint, t=t, **meta)
 
 
 GROUP = "alarm-evaluator"
@@ -382,12 +382,14 @@ class AlarmEvaluator:
         if envelope.event_type.startswith("alarm."):
             return  # our own change notifications never fire alarms (no loops)
         trace = envelope.trace
-        _stamp(trace, "T06", event_type=envelope.event_type)
+        intake = time.time_ns() / 1e9 if trace is not None else 0.0
         started = time.perf_counter()
         hits = self.index.matching(envelope)
         EVAL_SECONDS.observe(time.perf_counter() - started)
         EVALUATED.inc()
-        _stamp(trace, "T07", alarms=len(hits))
+        if hits:  # the profile follows the events that lead to an alarm (not chassis.down)
+            _stamp(trace, "T06", t=intake, event_type=envelope.event_type)
+            _stamp(trace, "T07", alarms=len(hits))
         for compiled in hits:
             try:
                 await self.fire(compiled, envelope)

@@ -442,13 +442,16 @@ class DeadlineWatcher:
             if not done:
                 return
             await uow.commit()
+            for _kind, chassis, when, trace in done:  # before anything else runs
+                if trace is not None:  # profiler: T00 the deadline, T01 chassis.down committed
+                    last_seen = iso(chassis.heartbeat_at)
+                    if when is not None:
+                        stamp(
+                            trace, "T00", t=when.timestamp(), host=chassis.name, last_seen=last_seen
+                        )
+                    stamp(trace, "T01", host=chassis.name, monitor="stateward-liveness")
         now = self.now()
-        for kind, chassis, when, trace in done:
-            if trace is not None:  # profiler: T00 the deadline, T01 chassis.down committed
-                last_seen = iso(chassis.heartbeat_at)
-                if when is not None:
-                    stamp(trace, "T00", t=when.timestamp(), host=chassis.name, last_seen=last_seen)
-                stamp(trace, "T01", host=chassis.name, monitor="stateward-liveness")
+        for kind, chassis, when, _trace in done:
             TRANSITIONS.labels(kind).inc()
             if kind == "down" and when is not None:
                 LATENESS.observe(max(0.0, (now - when).total_seconds()))
