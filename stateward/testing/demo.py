@@ -154,17 +154,17 @@ async def demo(hosts: int, vms: int, console: Console, workdir: Path) -> int:
             seen: set[str] = set()
             while not all_alarms() and time.monotonic() - killed < 10:
                 await refresh(0.05)
-                c = view.chassis.get(victim, {})
-                s = view.services.get(victim, {})
+                ch = view.chassis.get(victim, {})
+                svc = view.services.get(victim, {})
                 steps = (
                     (
                         "down",
-                        c.get("status") == "down",
+                        ch.get("status") == "down",
                         f"liveness: {victim} missed its deadline -> chassis.down",
                     ),
                     (
                         "forced",
-                        bool(s.get("forced_down")),
+                        bool(svc.get("forced_down")),
                         f"inspector: {victim} forced down, its servers set to error",
                     ),
                     (
@@ -227,8 +227,8 @@ async def demo(hosts: int, vms: int, console: Console, workdir: Path) -> int:
         await consumer.stop()
         if driver is not None:
             await driver.close()
-        for s in cluster.servers:
-            s.stop()
+        for server in cluster.servers:
+            server.stop()
 
 
 def run_demo(hosts: int = 3, vms: int = 8, keep: bool = False) -> int:
