@@ -143,9 +143,15 @@ class Driver:
     async def call(
         self, method: str, path: str, expect: int, mv: str | None = None, **kw: Any
     ) -> dict[str, Any]:
-        r = await self.client.request(
-            method, self.next_url() + path, headers=await self.headers(mv), **kw
-        )
+        for attempt in range(8):
+            r = await self.client.request(
+                method, self.next_url() + path, headers=await self.headers(mv), **kw
+            )
+            # a concurrent port creation can lose an IP allocation race (409, "retry"), as
+            # with Neutron: the client retries
+            if not (r.status_code == 409 and "retry" in r.text and attempt < 7):
+                break
+            await asyncio.sleep(0.01 * (attempt + 1))
         if r.status_code != expect:
             raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
         return r.json() if r.content else {}
