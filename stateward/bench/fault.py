@@ -72,6 +72,7 @@ class Run:
     after_deadline: float | None = None  # agent source: deadline -> declared down
     modules: dict[str, float | None] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    each: list[float] = field(default_factory=list)  # every alarm: seconds from detected
 
 
 @dataclass
@@ -95,6 +96,13 @@ class Series:
             "max": max(v),
             "mean": statistics.mean(v),
         }
+
+    def each_alarm(self) -> dict[str, float]:
+        """Percentiles over every alarm of every run (not only the host's last)."""
+        v = [x for r in self.runs for x in r.each]
+        if not v:
+            return {}
+        return {"n": len(v), "p50": pct(v, 50), "p95": pct(v, 95), "p99": pct(v, 99)}
 
     def passed(self) -> int:
         return sum(1 for r in self.runs if r.last < DOCTOR_CRITERION_S)
@@ -423,8 +431,8 @@ async def run_series(
                         run.after_deadline = t01 - t00
                     if t01 and last_seen:
                         run.after_heartbeat = t01 - datetime.fromisoformat(last_seen).timestamp()
-                run.first = min(a.received for a in host_alarms) - run.detected
-                run.last = max(a.received for a in host_alarms) - run.detected
+                run.each = sorted(a.received - run.detected for a in host_alarms)
+                run.first, run.last = run.each[0], run.each[-1]
                 if profile is not None:
                     run.modules = {s.module.name: s.ms for s in profile.module_spans()}
                     run.problems = profile.problems()
@@ -482,6 +490,12 @@ def report_text(results: list[tuple[str, int, Series]], vms: int, hosts: int) ->
             f"{st['p95'] * 1000:>7.1f}  {st['p99'] * 1000:>7.1f}  {st['max'] * 1000:>7.1f}  "
             f"{first['p50'] * 1000:>8.1f}  {s.passed():>3}/{len(s.runs):<3} {verdict:>10}"
         )
+        each = s.each_alarm()
+        if each:
+            lines.append(
+                f"{'':<34} {'':<8} each alarm ({int(each['n'])}): p50 {each['p50'] * 1000:.1f} ms,"
+                f" p95 {each['p95'] * 1000:.1f} ms, p99 {each['p99'] * 1000:.1f} ms"
+            )
         if s.name == "agent":
             hb = s.stats("after_heartbeat")
             dl = s.stats("after_deadline")
@@ -543,6 +557,7 @@ def results_json(results: list[tuple[str, int, Series]], vms: int, hosts: int) -
                 "source": s.name,
                 "last": s.stats("last"),
                 "first": s.stats("first"),
+                "each_alarm": s.each_alarm(),
                 "after_heartbeat": s.stats("after_heartbeat"),
                 "after_deadline": s.stats("after_deadline"),
                 "passed_1s": s.passed(),

@@ -98,17 +98,16 @@ async def test_agent_killed_and_monitor_failure_reach_the_consumer_with_full_pro
         agents = [
             cluster.start_agent("victim", "198.18.0.1"),
             cluster.start_agent("survivor", "198.18.0.2"),
+            # its agent keeps reporting: the monitor sees a fault liveness cannot (a dead
+            # data plane), and reports it first
+            cluster.start_agent("pinged", "198.18.0.3"),
         ]
         driver = Driver(cluster, f"http://127.0.0.1:{port}/alarm")
         try:
             await _wait(lambda: any("listening" in r for r in _lines(consumer_out)), 30, "consumer")
-            for name in ("victim", "survivor"):
+            for name in ("victim", "survivor", "pinged"):
                 await driver.wait_chassis(name)
-            # the monitor-reported host has no agent: it never reported, so keep liveness away
-            # from it by registering it last and failing it first
-            servers = {
-                name: await driver.populate(name, n) for name, n in vms.items() if name != "pinged"
-            }
+            servers = {name: await driver.populate(name, n) for name, n in vms.items()}
 
             # 1. a chassis agent dies
             agents[0].stop(signal.SIGKILL)
@@ -136,8 +135,6 @@ async def test_agent_killed_and_monitor_failure_reach_the_consumer_with_full_pro
             assert profile.checkpoints["T00"] <= profile.checkpoints["T01"] < killed_at + 5
 
             # 2. a monitor reports a host down (a Doctor raw failure)
-            await driver.register_chassis("pinged", "198.18.0.3")
-            servers["pinged"] = await driver.populate("pinged", vms["pinged"])
             detected = await driver.raw_failure(["pinged"])
 
             def pinged_alarms() -> list[dict[str, Any]]:
