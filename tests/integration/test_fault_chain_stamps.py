@@ -95,9 +95,26 @@ async def test_a_missed_liveness_deadline_is_profiled_from_the_deadline(
 ) -> None:
     overrides = {"liveness.report_interval": 0.1, "liveness.chassis_down_time": 0.5}
     async with stack(tmp_path, db_url, **overrides) as s, Consumer(post_back=False) as consumer:
-        await s.add_chassis("h1")  # reported once, now; the watcher hears of it at its start
+        await s.add_chassis("h1")
+
+        async def heartbeat() -> None:  # the chassis reports until its "agent" dies
+            while True:
+                await s.runtime.liveness.report("h1", None)
+                await asyncio.sleep(0.1)
+
+        beating = asyncio.create_task(heartbeat())
         servers = await make_servers(s, "h1", 3)
         await _alarms(s, servers, consumer.url)
+        await asyncio.sleep(0.3)
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
+        views = await s.call(
+            "GET",
+            "/compute/v2.1/servers/detail?all_tenants=True",
+            headers=await s.headers(),
+            expect=200,
+        )
+        assert {v["status"] for v in views.json()["servers"]} == {"ACTIVE"}  # alive until now
         alarms = await consumer.wait_for(lambda a: len(a) >= 3, timeout=30)
         [trace_id] = {a.trace_id for a in alarms}
         assert trace_id is not None
