@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from stateward.domain.events import Envelope
+from stateward.domain.events import Envelope, TraceContext
 from stateward.profiler.stamp import stamp
 
 
@@ -46,6 +46,18 @@ def epoch_of(value: Any) -> float | None:
         parsed = parsed.replace(tzinfo=UTC)
     t = parsed.timestamp()
     return t if t > 0 else None
+
+
+def profiled_trace(envelope: Envelope) -> TraceContext | None:
+    """The trace to stamp T06..T10 with: only on the VM-error path (the seed's T05 -> T06).
+
+    The raw failure itself (``chassis.down``) and other events of the same fault carry the trace
+    too; an alarm on them would put its intake, fire and webhook before the VMs' error and
+    scramble the profile's order, so they are not profiled.
+    """
+    if envelope.trace is None or not envelope.event_type.startswith("compute.instance."):
+        return None
+    return envelope.trace
 
 
 def _first_instance_events(envelopes: Iterable[Envelope]) -> list[Envelope]:

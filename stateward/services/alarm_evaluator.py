@@ -44,6 +44,7 @@ from stateward.domain.alarm import (
     fire_reason,
 )
 from stateward.domain.events import Envelope, utcnow
+from stateward.profiler.hooks import profiled_trace
 from stateward.profiler.stamp import stamp
 from stateward.services.alarm_notifier import AlarmNotifier
 from stateward.services.alarms import STATE_TRANSITION, AlarmService, change_envelope
@@ -381,13 +382,13 @@ class AlarmEvaluator:
     async def handle(self, envelope: Envelope) -> None:
         if envelope.event_type.startswith("alarm."):
             return  # our own change notifications never fire alarms (no loops)
-        trace = envelope.trace
+        trace = profiled_trace(envelope)  # the VM-error path only (profiler)
         intake = time.time_ns() / 1e9 if trace is not None else 0.0
         started = time.perf_counter()
         hits = self.index.matching(envelope)
         EVAL_SECONDS.observe(time.perf_counter() - started)
         EVALUATED.inc()
-        if hits:  # the profile follows the events that lead to an alarm (not chassis.down)
+        if hits:  # the profile follows the events that lead to an alarm
             _stamp(trace, "T06", t=intake, event_type=envelope.event_type)
             _stamp(trace, "T07", alarms=len(hits))
         for compiled in hits:
@@ -448,7 +449,8 @@ class AlarmEvaluator:
             return False
         self.on_change(alarm.alarm_id, fired)
         FIRED.inc()
-        _stamp(envelope.trace, "T08", alarm_id=alarm.alarm_id)
+        trace = profiled_trace(envelope)
+        _stamp(trace, "T08", alarm_id=alarm.alarm_id)
         log.info(
             "alarm fired",
             extra={
@@ -457,5 +459,5 @@ class AlarmEvaluator:
                 "event_type": envelope.event_type,
             },
         )
-        self.notifier.notify(fired, previous, ALARM, reason, reason_data, trace=envelope.trace)
+        self.notifier.notify(fired, previous, ALARM, reason, reason_data, trace=trace)
         return True

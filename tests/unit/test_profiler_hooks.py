@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from stateward.domain.events import Envelope
-from stateward.profiler.hooks import epoch_of, stamp_committed, stamp_notified
+from stateward.profiler.hooks import epoch_of, profiled_trace, stamp_committed, stamp_notified
 from stateward.profiler.stamp import Stamp, add_sink, new_trace, remove_sink
 
 
@@ -51,3 +51,13 @@ def test_one_stamp_per_trace_for_its_first_instance_notification(stamps: list[St
         (two.trace_id, "T05"),
     ]
     assert stamps[0].t <= stamps[2].t
+
+
+def test_only_the_vm_error_path_is_profiled_after_t05() -> None:
+    trace = new_trace()
+    assert profiled_trace(Envelope("compute.instance.update", "c", trace=trace)) == trace
+    # the raw failure itself and other events of the fault carry the trace but are not profiled:
+    # an alarm on chassis.down would otherwise stamp T06..T10 before the VMs are in error
+    for kind in ("chassis.down", "port.update.end", "compute.host.down"):
+        assert profiled_trace(Envelope(kind, "x", trace=trace)) is None
+    assert profiled_trace(Envelope("compute.instance.update", "c")) is None
