@@ -5,7 +5,7 @@
   ``M00``.. and their spans, missing checkpoints and problems.
 - ``POST /v1/profiles/{id}/checkpoints`` — ``{"checkpoints": {"T09": <epoch s>, ...}}``; a
   consumer on another machine posts the checkpoints only it can see. Idempotent: a checkpoint
-  already recorded keeps its first time (the answer lists ``recorded`` and ``kept``).
+  keeps the earliest time recorded (the answer lists ``recorded`` and ``kept``).
 - ``GET /v1/profiles/{id}/svg`` and ``.../png`` — the profile drawn for reports.
 
 Policy: every action defaults to ``rule:admin_or_service``. Profiles describe the

@@ -5,7 +5,17 @@ from __future__ import annotations
 import typer
 
 from stateward import __version__
-from stateward.cli import agent, chassis, hosts, identity, journal, monitor, profile, server
+from stateward.cli import (
+    agent,
+    chain,
+    chassis,
+    hosts,
+    identity,
+    journal,
+    monitor,
+    profile,
+    server,
+)
 
 app = typer.Typer(
     name="stateward",
@@ -30,6 +40,9 @@ app.add_typer(profile.app, name="profile")
 app.add_typer(journal.journal_app, name="journal")
 app.command("controller-shim")(journal.controller_shim)
 app.command("emulate")(journal.emulate)
+app.command("consumer")(chain.consumer)
+app.add_typer(chain.bench_app, name="bench")
+app.command("demo")(chain.demo)
 
 
 @app.command("version")

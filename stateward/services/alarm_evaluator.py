@@ -44,6 +44,7 @@ from stateward.domain.alarm import (
     fire_reason,
 )
 from stateward.domain.events import Envelope, utcnow
+from stateward.profiler.hooks import profiled_trace
 from stateward.profiler.stamp import stamp
 from stateward.services.alarm_notifier import AlarmNotifier
 from stateward.services.alarms import STATE_TRANSITION, AlarmService, change_envelope
@@ -53,10 +54,10 @@ from stateward.store.repositories.alarms import AlarmRepository
 log = logging.getLogger(__name__)
 
 
-def _stamp(trace: Any, checkpoint: str, **meta: Any) -> None:
+def _stamp(trace: Any, checkpoint: str, *, t: float | None = None, **meta: Any) -> None:
     """The profiler's checkpoints (seed 001): T06 intake, T07 evaluated, T08 fired."""
     if trace is not None:
-        stamp(trace, checkpoint, **meta)
+        stamp(trace, checkpoint, t=t, **meta)
 
 
 GROUP = "alarm-evaluator"
@@ -381,13 +382,15 @@ class AlarmEvaluator:
     async def handle(self, envelope: Envelope) -> None:
         if envelope.event_type.startswith("alarm."):
             return  # our own change notifications never fire alarms (no loops)
-        trace = envelope.trace
-        _stamp(trace, "T06", event_type=envelope.event_type)
+        trace = profiled_trace(envelope)  # the VM-error path only (profiler)
+        intake = time.time_ns() / 1e9 if trace is not None else 0.0
         started = time.perf_counter()
         hits = self.index.matching(envelope)
         EVAL_SECONDS.observe(time.perf_counter() - started)
         EVALUATED.inc()
-        _stamp(trace, "T07", alarms=len(hits))
+        if hits:  # the profile follows the events that lead to an alarm
+            _stamp(trace, "T06", t=intake, event_type=envelope.event_type)
+            _stamp(trace, "T07", alarms=len(hits))
         for compiled in hits:
             try:
                 await self.fire(compiled, envelope)
@@ -446,7 +449,8 @@ class AlarmEvaluator:
             return False
         self.on_change(alarm.alarm_id, fired)
         FIRED.inc()
-        _stamp(envelope.trace, "T08", alarm_id=alarm.alarm_id)
+        trace = profiled_trace(envelope)
+        _stamp(trace, "T08", alarm_id=alarm.alarm_id)
         log.info(
             "alarm fired",
             extra={
@@ -455,5 +459,5 @@ class AlarmEvaluator:
                 "event_type": envelope.event_type,
             },
         )
-        self.notifier.notify(fired, previous, ALARM, reason, reason_data, trace=envelope.trace)
+        self.notifier.notify(fired, previous, ALARM, reason, reason_data, trace=trace)
         return True

@@ -20,6 +20,8 @@ from stateward.domain import compute as rules
 from stateward.domain.compute import ComputeServiceView, Server, ServerState
 from stateward.domain.errors import InvalidInput, NotFound
 from stateward.domain.events import Envelope, TraceContext, deterministic_id, utcnow
+from stateward.profiler.hooks import stamp_committed
+from stateward.profiler.stamp import stamp
 from stateward.services.network import port_traits, port_view
 from stateward.store.db import Store, UnitOfWork
 from stateward.store.repositories.chassis import ChassisRepository
@@ -139,6 +141,7 @@ async def apply_host_down(
     result = HostDownResult(host, flipped)
     if not flipped and only_if_flipped:
         return result
+    stamp(trace, "T03", host=host)  # profiler: the forced_down compare-and-set won
     result.servers = await compute.move_host_servers(host, mode, now)
     for change in result.servers:
         uow.emit(instance_event(change.server, change.old, trace=trace, reason=reason))
@@ -180,6 +183,7 @@ class ComputeService:
         self.config = config
         self.liveness = liveness
         self.now = now
+        store.add_commit_listener(stamp_committed)  # profiler T04: the VMs' new state committed
 
     # services ---------------------------------------------------------------------------
     async def _views(self, uow: UnitOfWork, hosts: list[str] | None) -> list[ComputeServiceView]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +37,8 @@ from stateward.config import ComputeConfig, InspectorConfig
 from stateward.domain import compute as rules
 from stateward.domain.compute import RawFailure
 from stateward.domain.events import Envelope, TraceContext, deterministic_id, utcnow
+from stateward.profiler.hooks import epoch_of
+from stateward.profiler.stamp import open_trace, stamp
 from stateward.services.compute import apply_host_down
 from stateward.store.db import Store
 from stateward.store.repositories.chassis import ChassisRepository
@@ -231,7 +232,8 @@ class Inspector:
             monitor_event_id=envelope.message_id,
             details={k: v for k, v in envelope.traits.items() if v is not None},
         )
-        trace = envelope.trace or TraceContext(trace_id=str(uuid.uuid4()))
+        # liveness opened the trace (T00 deadline, T01 chassis.down committed) when it emitted
+        trace = envelope.trace or open_trace(epoch_of(envelope.generated), host=host)
         await self.report([failure], traces=[trace])
 
     # use cases --------------------------------------------------------------------------
@@ -239,7 +241,10 @@ class Inspector:
         self, failures: list[RawFailure], traces: list[TraceContext] | None = None
     ) -> list[Outcome]:
         """Handle raw failures: hosts in parallel, each host's events in order."""
-        traces = traces or [TraceContext(trace_id=str(uuid.uuid4())) for _ in failures]
+        # every raw failure opens a trace: T00 the monitor's time for it, T01 now (profiler)
+        traces = traces or [
+            open_trace(epoch_of(f.time), host=f.hostname, monitor=f.monitor) for f in failures
+        ]
         by_host: dict[str, list[int]] = defaultdict(list)
         for i, failure in enumerate(failures):
             by_host[failure.hostname].append(i)
@@ -285,6 +290,7 @@ class Inspector:
             if await ChassisRepository(uow).get(host) is None:
                 outcome.outcome = "unknown_host"
             elif failure.is_down:
+                stamp(trace, "T02", vms=len(self.index.server_ids(host)))  # host index lookup
                 result = await apply_host_down(
                     uow,
                     host,

@@ -37,7 +37,8 @@ from stateward.bus.base import Bus, Subscription
 from stateward.config import LivenessConfig
 from stateward.domain.chassis import Chassis, DeadlineTable, ServiceStatus, check_intervals
 from stateward.domain.errors import Conflict, InvalidInput, NotFound
-from stateward.domain.events import Envelope, deterministic_id, utcnow
+from stateward.domain.events import Envelope, TraceContext, deterministic_id, utcnow
+from stateward.profiler.stamp import new_trace, stamp
 from stateward.store.db import Store, UnitOfWork
 from stateward.store.repositories.chassis import ChassisRepository
 
@@ -101,9 +102,10 @@ def _event_view(c: Chassis) -> dict[str, Any]:
     }
 
 
-def transition_event(c: Chassis, state: str) -> Envelope:
+def transition_event(c: Chassis, state: str, trace: TraceContext | None = None) -> Envelope:
     """chassis.down / chassis.up: the contract other areas subscribe to."""
     return Envelope(
+        trace=trace,
         event_type=f"chassis.{state}",
         publisher_id=PUBLISHER,
         project_id=None,
@@ -407,7 +409,7 @@ class DeadlineWatcher:
 
     async def _apply(self, batch: list[tuple[str, str, datetime | None]]) -> None:
         slack = timedelta(milliseconds=1)
-        done: list[tuple[str, Chassis, datetime | None]] = []
+        done: list[tuple[str, Chassis, datetime | None, TraceContext | None]] = []
         async with self.store.uow() as uow:
             repo = ChassisRepository(uow)
             current = {c.name: c for c in await repo.list(sorted({n for _, n, _ in batch}))}
@@ -440,13 +442,22 @@ class DeadlineWatcher:
                     continue  # another watcher did it, or a fresher report is stored
                 chassis.generation += 1
                 chassis.announced = kind
-                uow.emit(transition_event(chassis, kind))
-                done.append((kind, chassis, when))
+                trace = new_trace() if kind == "down" else None  # a raw failure: profiled
+                uow.emit(transition_event(chassis, kind, trace))
+                done.append((kind, chassis, when, trace))
             if not done:
                 return
             await uow.commit()
+            for _kind, chassis, when, trace in done:  # before anything else runs
+                if trace is not None:  # profiler: T00 the deadline, T01 chassis.down committed
+                    last_seen = iso(chassis.heartbeat_at)
+                    if when is not None:
+                        stamp(
+                            trace, "T00", t=when.timestamp(), host=chassis.name, last_seen=last_seen
+                        )
+                    stamp(trace, "T01", host=chassis.name, monitor="stateward-liveness")
         now = self.now()
-        for kind, chassis, when in done:
+        for kind, chassis, when, _trace in done:
             TRANSITIONS.labels(kind).inc()
             if kind == "down" and when is not None:
                 LATENESS.observe(max(0.0, (now - when).total_seconds()))

@@ -16,6 +16,7 @@ from prometheus_client import Counter, Gauge
 
 from stateward.bus.base import Bus
 from stateward.domain.events import Envelope, utcnow
+from stateward.profiler.hooks import stamp_notified
 from stateward.store.db import Store
 from stateward.store.repositories.outbox import OutboxRepository
 
@@ -161,6 +162,7 @@ class OutboxRelay:
         """
         sent: list[int] = []
         results: list[BaseException | None] = []
+        stamp_notified(e for _, e in rows)  # profiler T05, just before the first publish
         if rows:
             results.append(await _attempt(self.bus, rows[0][1]))
         if len(rows) > 1 and results[0] is None:

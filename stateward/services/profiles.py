@@ -87,7 +87,7 @@ class ProfileService:
         """Record checkpoints posted for a trace (a consumer's T09/T10, an imported log).
 
         Returns the profile and which names were recorded now and which were already there
-        (the first time is kept). Bad input is refused whole, nothing written.
+        (the earliest time is kept). Bad input is refused whole, nothing written.
         """
         check_trace_id(trace_id)
         if not isinstance(checkpoints, Mapping) or not checkpoints:

@@ -1,8 +1,10 @@
 """Profiles rows <-> ``stateward.profiler.model.Profile``.
 
-Recording is idempotent: the first time stored for a trace's checkpoint is kept (INSERT ... ON
-CONFLICT DO NOTHING on both backends), so a retried handler or a re-imported log never moves
-a checkpoint, and concurrent writers from several processes never conflict.
+Recording is idempotent: the earliest time stored for a trace's checkpoint is kept (INSERT ... ON
+CONFLICT DO UPDATE ... WHERE the new time is earlier, on both backends), so a retried handler or a
+re-imported log never moves a checkpoint later, and when several processes stamp the same
+checkpoint (two evaluators firing alarms of one fault) the profile has the earliest whichever
+recorder wrote first — as ``import-log`` does.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class ProfileRepository:
     async def record(
         self, rows: Sequence[CheckpointRow], meta: dict[str, dict[str, Any]] | None = None
     ) -> set[tuple[str, str]]:
-        """Store checkpoints (first one wins); returns the (trace, name) pairs newly stored."""
+        """Store checkpoints (the earliest wins); returns the (trace, name) pairs stored now."""
         if not rows:
             return set()
         now = utcnow()
@@ -61,10 +63,21 @@ class ProfileRepository:
         unique: dict[tuple[str, str], CheckpointRow] = {}
         for row in ordered:
             unique.setdefault((row.trace_id, row.name), row)
-        # RETURNING names only the rows this statement inserted: exact even when another
-        # process inserts the same checkpoint concurrently.
+        # RETURNING names only the rows this statement inserted or moved earlier: exact even
+        # when another process records the same checkpoint concurrently.
+        insert = (postgresql.insert if self.uow.dialect == "postgresql" else sqlite.insert)(cp)
+        earliest = insert.on_conflict_do_update(
+            index_elements=[cp.c.trace_id, cp.c.name],
+            set_={
+                "epoch": insert.excluded.epoch,
+                "at": insert.excluded.at,
+                "process": insert.excluded.process,
+                "meta": insert.excluded.meta,
+            },
+            where=insert.excluded.epoch < cp.c.epoch,
+        )
         result = await self.conn.execute(
-            self._insert(cp).returning(cp.c.trace_id, cp.c.name),
+            earliest.returning(cp.c.trace_id, cp.c.name),
             [
                 {
                     "trace_id": r.trace_id,
