@@ -127,6 +127,30 @@ class BusContract:
         assert (await queued.wait_for(30)) == sent
         assert (await broadcast.wait_for(30)) == sent
 
+    async def test_group_member_with_concurrency_overlaps_its_handlers(
+        self, buses: list[Bus]
+    ) -> None:
+        running = 0
+        peak = 0
+        done = Inbox()
+
+        async def slow(envelope: Envelope) -> None:
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.05)
+            running -= 1
+            await done(envelope)
+
+        await buses[1].subscribe("vm.>", slow, group="firer", concurrency=8)
+        sent = [event("vm.error", n=n) for n in range(16)]
+        for envelope in sent:
+            await buses[0].publish(envelope)
+        await done.wait_for(16)
+        await asyncio.sleep(SETTLE)
+        assert sorted(done.ids) == sorted(e.message_id for e in sent)  # each exactly once
+        assert peak > 1  # handled side by side, not one after another
+
     async def test_failing_handler_is_retried_until_it_succeeds(self, buses: list[Bus]) -> None:
         queued, broadcast = Flaky(failures=2), Flaky(failures=2)
         await buses[1].subscribe("compute.>", queued, group="inspector")

@@ -38,9 +38,14 @@ class Bus(Protocol):
         """Publish an event; returns once the bus has accepted (and, if durable, stored) it."""
 
     async def subscribe(
-        self, pattern: str, handler: Handler, *, group: str | None = None
+        self, pattern: str, handler: Handler, *, group: str | None = None, concurrency: int = 1
     ) -> Subscription:
-        """Deliver matching events to ``handler``; with ``group``, one member per event."""
+        """Deliver matching events to ``handler``; with ``group``, one member per event.
+
+        A group member handles its events one at a time, in order, unless ``concurrency`` > 1:
+        then up to that many run at once (each still acknowledged only after its handler
+        succeeded), for handlers that gain from overlapping, such as group commit.
+        """
 
     async def send(self, subject: str, data: bytes) -> None:
         """Send a signal on a raw subject (not stored, at most once)."""

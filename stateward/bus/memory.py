@@ -24,35 +24,53 @@ class _Member:
     signal_handler: SignalHandler | None = None
     queue: asyncio.Queue[tuple[str, object]] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
+    concurrency: int = 1
+    _inflight: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def unsubscribe(self) -> None:
         self.bus._remove(self)
-        if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        tasks = [t for t in (self.task, *self._inflight) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run(self) -> None:
-        """Deliver in order; a failing handler is retried with backoff (at least once)."""
+        """Deliver in order (or up to ``concurrency`` at once), each at least once."""
+        if self.concurrency <= 1:
+            while True:
+                subject, item = await self.queue.get()
+                await self._deliver(subject, item)
+        slots = asyncio.Semaphore(self.concurrency)
         while True:
             subject, item = await self.queue.get()
-            for attempt in range(1, MAX_ATTEMPTS + 1):
-                try:
-                    if isinstance(item, Envelope):
-                        assert self.handler is not None
-                        await self.handler(item)
-                    else:
-                        assert self.signal_handler is not None and isinstance(item, bytes)
-                        await self.signal_handler(subject, item)
+            await slots.acquire()
+            task = asyncio.create_task(self._deliver(subject, item))
+            self._inflight.add(task)
+
+            def finished(done: asyncio.Task[None], slots: asyncio.Semaphore = slots) -> None:
+                self._inflight.discard(done)
+                slots.release()
+
+            task.add_done_callback(finished)
+
+    async def _deliver(self, subject: str, item: object) -> None:
+        """A failing handler is retried with backoff."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                if isinstance(item, Envelope):
+                    assert self.handler is not None
+                    await self.handler(item)
+                else:
+                    assert self.signal_handler is not None and isinstance(item, bytes)
+                    await self.signal_handler(subject, item)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("bus handler failed", extra={"subject": subject, "attempt": attempt})
+                if attempt == MAX_ATTEMPTS or not isinstance(item, Envelope):
                     break
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception(
-                        "bus handler failed", extra={"subject": subject, "attempt": attempt}
-                    )
-                    if attempt == MAX_ATTEMPTS or not isinstance(item, Envelope):
-                        break
-                    await asyncio.sleep(0.05 * 2**attempt)
+                await asyncio.sleep(0.05 * 2**attempt)
 
 
 class MemoryBus:
@@ -79,9 +97,10 @@ class MemoryBus:
         self._dispatch(self._signals, subject, data)
 
     async def subscribe(
-        self, pattern: str, handler: Handler, *, group: str | None = None
+        self, pattern: str, handler: Handler, *, group: str | None = None, concurrency: int = 1
     ) -> _Member:
-        return self._add(self._events, _Member(self, pattern, group, handler=handler))
+        member = _Member(self, pattern, group, handler=handler, concurrency=concurrency)
+        return self._add(self._events, member)
 
     async def listen(
         self, subject: str, handler: SignalHandler, *, group: str | None = None

@@ -106,9 +106,12 @@ async def _keep_alive(held: list[Msg], work: Awaitable[None]) -> None:
 class _GroupSubscription:
     """One member of a durable queue: fetches, handles in order, acks or naks."""
 
-    def __init__(self, psub: JetStreamContext.PullSubscription, handler: Handler) -> None:
+    def __init__(
+        self, psub: JetStreamContext.PullSubscription, handler: Handler, concurrency: int = 1
+    ) -> None:
         self._psub = psub
         self._handler = handler
+        self._concurrency = max(1, concurrency)
         self._stopping = False
         self._fetching = False
         self._task = asyncio.create_task(self._run(), name="bus-group")
@@ -140,14 +143,25 @@ class _GroupSubscription:
                 continue
             finally:
                 self._fetching = False
-            for i, msg in enumerate(msgs):
-                try:
-                    if self._stopping:
-                        await msg.nak()  # to another member now, not after ack_wait
-                    else:
-                        await self._deliver(msg, msgs[i:])
-                except nats.errors.Error:
-                    log.warning("could not settle an event; JetStream will redeliver it")
+            if self._concurrency > 1:
+                slots = asyncio.Semaphore(self._concurrency)
+                await asyncio.gather(*(self._settle_in(slots, msg, msgs) for msg in msgs))
+            else:
+                for i, msg in enumerate(msgs):
+                    await self._settle(msg, msgs[i:])
+
+    async def _settle_in(self, slots: asyncio.Semaphore, msg: Msg, held: list[Msg]) -> None:
+        async with slots:
+            await self._settle(msg, held)
+
+    async def _settle(self, msg: Msg, held: list[Msg]) -> None:
+        try:
+            if self._stopping:
+                await msg.nak()  # to another member now, not after ack_wait
+            else:
+                await self._deliver(msg, held)
+        except nats.errors.Error:
+            log.warning("could not settle an event; JetStream will redeliver it")
 
     async def _deliver(self, msg: Msg, held: list[Msg]) -> None:
         attempt = msg.metadata.num_delivered
@@ -286,7 +300,7 @@ class NatsBus:
             PUBLISHED.inc()
 
     async def subscribe(
-        self, pattern: str, handler: Handler, *, group: str | None = None
+        self, pattern: str, handler: Handler, *, group: str | None = None, concurrency: int = 1
     ) -> _GroupSubscription | _Subscription:
         subject = f"{self.prefix}.events.{pattern}"
         wrapped = idempotent(handler)
@@ -303,7 +317,7 @@ class NatsBus:
                 max_deliver=MAX_ATTEMPTS,
             ),
         )
-        member = _GroupSubscription(psub, wrapped)
+        member = _GroupSubscription(psub, wrapped, concurrency)
         self._groups.add(member)
         return member
 

@@ -27,6 +27,7 @@ import gc
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -61,6 +62,8 @@ def _stamp(trace: Any, checkpoint: str, *, t: float | None = None, **meta: Any) 
 
 
 GROUP = "alarm-evaluator"
+# Events this process evaluates at once; their fires share transactions (group commit).
+FIRE_CONCURRENCY = 64
 
 EVALUATED = Counter("stateward_alarm_events_evaluated_total", "Events evaluated against alarms")
 EVAL_SECONDS = Histogram(
@@ -69,6 +72,11 @@ EVAL_SECONDS = Histogram(
     buckets=(1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2),
 )
 FIRED = Counter("stateward_alarm_fired_total", "Alarms fired")
+FIRE_BATCH = Histogram(
+    "stateward_alarm_fire_batch_size",
+    "Alarm fires committed together in one transaction",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250),
+)
 CAS_LOST = Counter(
     "stateward_alarm_fire_conflicts_total",
     "Fires refused by the store (already fired elsewhere, or the definition changed)",
@@ -285,13 +293,17 @@ class AlarmEvaluator:
         self._tasks: list[asyncio.Task[None]] = []
         self._loaded = False
         self._changes_during_build: list[tuple[str, Alarm | None]] | None = None
+        self._queued: list[_FireRequest] = []
+        self._committer: asyncio.Task[None] | None = None
         service.listeners.append(self.on_change)
 
     async def start(self) -> None:
         await self.reload()
         self._subscriptions.append(await self.bus.subscribe("alarm.>", self._on_alarm_change))
         self._subscriptions.append(
-            await self.bus.subscribe(">", idempotent(self.handle), group=GROUP)
+            await self.bus.subscribe(
+                ">", idempotent(self.handle), group=GROUP, concurrency=FIRE_CONCURRENCY
+            )
         )
         if self.resync_interval > 0:
             self._tasks.append(asyncio.create_task(self._resync(), name="alarm-index-resync"))
@@ -404,19 +416,89 @@ class AlarmEvaluator:
     async def fire(
         self, compiled: CompiledAlarm, envelope: Envelope, *, retry: bool = True
     ) -> bool:
+        """Fire one alarm by compare-and-set; True when this call moved it to ``alarm``.
+
+        Fires go through group commit: every fire requested while a commit is running shares
+        the next transaction, so a burst (one fault's 50 VM alarms) costs a few commits, not
+        one each. The caller returns only after its fire committed, so the bus acknowledges
+        the event only then.
+        """
+        request = _FireRequest(compiled, envelope, asyncio.get_running_loop().create_future())
+        self._queued.append(request)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued(), name="alarm-fire")
+        outcome = await request.done
         alarm = compiled.alarm
-        reason, reason_data = fire_reason(alarm, envelope)
+        if outcome.fired is None:
+            CAS_LOST.inc()
+            self.on_change(alarm.alarm_id, outcome.fresh)
+            fresh = outcome.fresh
+            stale = fresh is not None and (
+                fresh.generation != alarm.generation or fresh.state != compiled.state
+            )
+            if retry and stale:
+                again = self.index.by_id.get(alarm.alarm_id)
+                if again is not None and again.matches(
+                    envelope.event_type, envelope.traits, envelope
+                ):
+                    return await self.fire(again, envelope, retry=False)
+            return False
+        self.on_change(alarm.alarm_id, outcome.fired)
+        FIRED.inc()
+        trace = profiled_trace(envelope)
+        _stamp(trace, "T08", alarm_id=alarm.alarm_id)
+        log.info(
+            "alarm fired",
+            extra={
+                "alarm_id": alarm.alarm_id,
+                "message_id": envelope.message_id,
+                "event_type": envelope.event_type,
+            },
+        )
+        self.notifier.notify(
+            outcome.fired,
+            outcome.previous or compiled.state,
+            ALARM,
+            outcome.reason,
+            outcome.reason_data,
+            trace=trace,
+        )
+        return True
+
+    async def _commit_queued(self) -> None:
+        """Commit queued fires, a batch per transaction, until none is left."""
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                outcomes = await self._fire_batch(batch)
+            except Exception as exc:  # every caller sees it; the bus redelivers their events
+                for request in batch:
+                    if not request.done.done():
+                        request.done.set_exception(exc)
+                continue
+            FIRE_BATCH.observe(len(batch))
+            for request, outcome in zip(batch, outcomes, strict=True):
+                if not request.done.done():
+                    request.done.set_result(outcome)
+
+    async def _fire_batch(self, batch: list[_FireRequest]) -> list[_FireOutcome]:
+        outcomes: list[_FireOutcome] = []
         now = utcnow()
         async with self.store.uow() as uow:
             repo = AlarmRepository(uow)
-            expected = compiled.state  # what this process believes; the store has the last word
-            previous: str | None = expected
-            if not await repo.fire(alarm.alarm_id, alarm.generation, expected, reason, now):
-                previous = None
-                fresh = await repo.get(alarm.alarm_id)
-            else:
+            for request in batch:
+                alarm = request.compiled.alarm
+                reason, reason_data = fire_reason(alarm, request.envelope)
+                expected = request.compiled.state  # this process's belief; the store decides
+                if not await repo.fire(alarm.alarm_id, alarm.generation, expected, reason, now):
+                    outcomes.append(
+                        _FireOutcome(
+                            None, None, await repo.get(alarm.alarm_id), reason, reason_data
+                        )
+                    )
+                    continue
                 fired = alarm.with_state(ALARM, reason, now)
-                if previous != ALARM or alarm.repeat_actions:
+                if expected != ALARM or alarm.repeat_actions:
                     if self.record_history:
                         await repo.record_change(
                             alarm.alarm_id,
@@ -430,34 +512,28 @@ class AlarmEvaluator:
                         )
                     uow.emit(
                         change_envelope(
-                            STATE_TRANSITION, fired, {"state": ALARM, "previous": previous}
+                            STATE_TRANSITION, fired, {"state": ALARM, "previous": expected}
                         )
                     )
-                await uow.commit()
-        if previous is None:
-            CAS_LOST.inc()
-            self.on_change(alarm.alarm_id, fresh)
-            stale = fresh is not None and (
-                fresh.generation != alarm.generation or fresh.state != expected
-            )
-            if retry and stale:
-                again = self.index.by_id.get(alarm.alarm_id)
-                if again is not None and again.matches(
-                    envelope.event_type, envelope.traits, envelope
-                ):
-                    return await self.fire(again, envelope, retry=False)
-            return False
-        self.on_change(alarm.alarm_id, fired)
-        FIRED.inc()
-        trace = profiled_trace(envelope)
-        _stamp(trace, "T08", alarm_id=alarm.alarm_id)
-        log.info(
-            "alarm fired",
-            extra={
-                "alarm_id": alarm.alarm_id,
-                "message_id": envelope.message_id,
-                "event_type": envelope.event_type,
-            },
-        )
-        self.notifier.notify(fired, previous, ALARM, reason, reason_data, trace=trace)
-        return True
+                outcomes.append(_FireOutcome(fired, expected, None, reason, reason_data))
+            await uow.commit()
+        return outcomes
+
+
+@dataclass
+class _FireOutcome:
+    """What one fire did: ``fired`` is the new alarm, or None when the compare-and-set lost
+    (then ``fresh`` is the store's current row)."""
+
+    fired: Alarm | None
+    previous: str | None
+    fresh: Alarm | None
+    reason: str
+    reason_data: dict[str, Any]
+
+
+@dataclass
+class _FireRequest:
+    compiled: CompiledAlarm
+    envelope: Envelope
+    done: asyncio.Future[_FireOutcome]

@@ -248,3 +248,52 @@ async def test_resync_keeps_changes_made_while_it_rebuilds(
         }
     finally:
         await runtime.stop()
+
+
+async def test_a_burst_of_matching_events_fires_every_alarm_in_shared_commits(
+    db_url: str, tmp_path: Path
+) -> None:
+    """One host's 50 VMs going to error: 50 alarms fire, in far fewer than 50 transactions."""
+    from prometheus_client import REGISTRY
+
+    def batches() -> tuple[float, float]:
+        count = REGISTRY.get_sample_value("stateward_alarm_fire_batch_size_count") or 0.0
+        total = REGISTRY.get_sample_value("stateward_alarm_fire_batch_size_sum") or 0.0
+        return count, total
+
+    runtime = settings(db_url, tmp_path)
+    await runtime.prepare_database(migrate=True)
+    await runtime.start()
+    try:
+        with WebhookReceiver() as hook:
+            for n in range(50):
+                await runtime.alarms.create(
+                    new_alarm(
+                        f"vm-{n}",
+                        {
+                            "event_type": "compute.instance.update",
+                            "query": [
+                                {"field": "traits.instance_id", "op": "eq", "value": f"vm-{n}"},
+                                {"field": "traits.state", "op": "eq", "value": "error"},
+                            ],
+                        },
+                        (hook.url,),
+                    ),
+                    ACTOR,
+                )
+            before_count, before_sum = batches()
+            for n in range(50):
+                await runtime.bus.publish(vm_error(f"vm-{n}"))
+            for _ in range(500):  # generous bound: every fire committed
+                if batches()[1] - before_sum >= 50:
+                    break
+                await asyncio.sleep(0.02)
+            after_count, after_sum = batches()
+        assert after_sum - before_sum == 50
+        assert after_count - before_count < 50
+        async with runtime.store.uow(readonly=True) as uow:
+            repo = AlarmRepository(uow)
+            states = [(await repo.get(a)).state for a in runtime.alarm_evaluator.index.by_id]  # type: ignore[union-attr]
+        assert states == [ALARM] * 50
+    finally:
+        await runtime.stop()
