@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from stateward.config import AgentConfig
+from stateward.identity.client_auth import (
+    app_cred_request,
+    domain_ref,
+    find_cloud,
+    password_request,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,58 +51,22 @@ class Credentials:
 
     def body(self) -> dict[str, Any]:
         if self.app_cred_id:
-            return {
-                "auth": {
-                    "identity": {
-                        "methods": ["application_credential"],
-                        "application_credential": {
-                            "id": self.app_cred_id,
-                            "secret": self.app_cred_secret,
-                        },
-                    }
-                }
-            }
-        return {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": self.username,
-                            "domain": _domain(self.user_domain),
-                            "password": self.password,
-                        }
-                    },
-                },
-                "scope": {
-                    "project": {"name": self.project, "domain": _domain(self.project_domain)}
-                },
-            }
-        }
-
-
-def _domain(value: str) -> dict[str, str]:
-    return {"id": "default"} if value.lower() == "default" else {"name": value}
-
-
-CLOUDS_YAML_PATHS = (
-    Path("clouds.yaml"),
-    Path.home() / ".config" / "openstack" / "clouds.yaml",
-    Path("/etc/openstack/clouds.yaml"),
-)
+            return app_cred_request(self.app_cred_id, self.app_cred_secret)
+        return password_request(
+            self.username,
+            self.password,
+            domain_ref(self.user_domain),
+            self.project,
+            domain_ref(self.project_domain),
+        )
 
 
 def load_cloud(name: str) -> dict[str, Any]:
-    """One entry of clouds.yaml, found where openstacksdk looks (OS_CLIENT_CONFIG_FILE first)."""
-    import yaml
-
-    env = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    for path in ([Path(env)] if env else []) + list(CLOUDS_YAML_PATHS):
-        if path.is_file():
-            clouds = (yaml.safe_load(path.read_text()) or {}).get("clouds") or {}
-            if name in clouds:
-                return dict(clouds[name])
-    raise AuthError(f"cloud {name!r} not found in clouds.yaml")
+    """One entry of clouds.yaml, found where openstacksdk looks."""
+    entry = find_cloud(name)
+    if entry is None:
+        raise AuthError(f"cloud {name!r} not found in clouds.yaml")
+    return entry
 
 
 def credentials_from(token: str | None, cloud: str | None, config: AgentConfig) -> Credentials:

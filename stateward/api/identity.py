@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from stateward.api.body import json_body
 from stateward.api.deps import get_context, get_runtime
 from stateward.api.urls import base_url
-from stateward.domain.errors import Forbidden, InvalidInput, NotAuthenticated
+from stateward.domain.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from stateward.domain.identity import AuthContext
 from stateward.identity.policy import register, rule
 from stateward.runtime import Runtime
@@ -261,8 +261,6 @@ async def validate_token(
 
 
 async def _validate_subject(runtime: Runtime, subject_id: str) -> AuthContext:
-    from stateward.domain.errors import NotFound
-
     try:
         return await runtime.identity.validate(subject_id)
     except NotAuthenticated:

@@ -14,15 +14,14 @@ Tokens obtained from credentials are renewed a minute before they expire, and on
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import typer
-import yaml
+
+from stateward.identity.client_auth import app_cred_request, find_cloud, password_request
 
 RENEW_BEFORE = timedelta(seconds=60)
 
@@ -94,38 +93,10 @@ class ServerClient:
     def _auth_body(self) -> dict[str, Any]:
         c = self.credentials
         if c.app_cred_id and c.app_cred_secret:
-            return {
-                "auth": {
-                    "identity": {
-                        "methods": ["application_credential"],
-                        "application_credential": {
-                            "id": c.app_cred_id,
-                            "secret": c.app_cred_secret,
-                        },
-                    }
-                }
-            }
+            return app_cred_request(c.app_cred_id, c.app_cred_secret)
         if not c.username or not c.password:
             raise ClientError(401, "no credentials: give --token, or --username and --password")
-        body: dict[str, Any] = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": c.username,
-                            "domain": dict(c.user_domain),
-                            "password": c.password,
-                        }
-                    },
-                }
-            }
-        }
-        if c.project:
-            body["auth"]["scope"] = {
-                "project": {"name": c.project, "domain": dict(c.project_domain)}
-            }
-        return body
+        return password_request(c.username, c.password, c.user_domain, c.project, c.project_domain)
 
     def authenticate(self) -> str:
         response = self._http.post("/identity/v3/auth/tokens", json=self._auth_body())
@@ -167,18 +138,6 @@ class ServerClient:
         return self.request("POST", path, json=body).json()
 
 
-def _clouds_yaml_paths() -> list[Path]:
-    paths = []
-    if os.environ.get("OS_CLIENT_CONFIG_FILE"):
-        paths.append(Path(os.environ["OS_CLIENT_CONFIG_FILE"]))
-    paths += [
-        Path.cwd() / "clouds.yaml",
-        Path.home() / ".config" / "openstack" / "clouds.yaml",
-        Path("/etc/openstack/clouds.yaml"),
-    ]
-    return paths
-
-
 def _domain(auth: dict[str, Any], kind: str) -> dict[str, str]:
     if auth.get(f"{kind}_domain_id"):
         return {"id": str(auth[f"{kind}_domain_id"])}
@@ -189,13 +148,9 @@ def _domain(auth: dict[str, Any], kind: str) -> dict[str, str]:
 
 def cloud_entry(name: str) -> tuple[str | None, Credentials]:
     """URL and credentials of a clouds.yaml entry (Stateward's base URL from its auth_url)."""
-    for path in _clouds_yaml_paths():
-        if not path.is_file():
-            continue
-        clouds = (yaml.safe_load(path.read_text()) or {}).get("clouds", {})
-        if name not in clouds:
-            continue
-        auth = clouds[name].get("auth", {}) or {}
+    entry = find_cloud(name)
+    if entry is not None:
+        auth = entry.get("auth", {}) or {}
         url = auth.get("auth_url")
         if url:
             url = url.rstrip("/")
