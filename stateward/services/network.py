@@ -209,6 +209,7 @@ class NetworkService:
                     repo, network_type, physnet, net.id
                 )
                 net.physical_network = net.physical_network or None
+            net.local_key = await repo.assign_key("network", net.id, rules.NETWORK_KEY_MAX)
             await repo.update_network(net)
             uow.emit(
                 _event(
@@ -472,6 +473,7 @@ class NetworkService:
                 )
             await self._bind(uow, port)
             await self._insert_with_mac(repo, port, attrs.get("mac_address"))
+            port.tunnel_key = await repo.assign_key("port", port.id, rules.PORT_KEY_MAX)
             port.fixed_ips = await self._allocate_ips(repo, port, net, attrs.get("fixed_ips"))
             uow.emit(
                 _event("port", "create", project_id, port.id, port_view(port), **port_traits(port))
