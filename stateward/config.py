@@ -183,6 +183,34 @@ class LivenessConfig(Section):
         return self.chassis_down_time if self.restart_grace is None else self.restart_grace
 
 
+class AgentOvsConfig(Section):
+    """``[agent.ovs]``: the agent as its chassis' local SDN controller (Open vSwitch)."""
+
+    enabled: bool = Field(False, description="Program the integration bridge from the feed")
+    bridge: str = Field("br-int", pattern=r"^[A-Za-z0-9_.-]{1,15}$")
+    datapath_type: Literal["system", "netdev"] = Field(
+        "system", description="system (kernel module) or netdev (userspace, e.g. a lab)"
+    )
+    ovsdb: str = Field(
+        "unix:/var/run/openvswitch/db.sock", description="OVSDB server (unix:PATH or tcp:IP:PORT)"
+    )
+    openflow: str | None = Field(
+        None,
+        description="The bridge's OpenFlow management socket; default <bridge>.mgmt next to "
+        "the OVSDB socket",
+    )
+    resync_interval: float = Field(
+        60.0, gt=0, description="Full read-back and compare of the flow table (s)"
+    )
+
+    def openflow_socket(self) -> str:
+        if self.openflow:
+            return self.openflow.removeprefix("unix:")
+        if self.ovsdb.startswith("unix:"):
+            return str(Path(self.ovsdb.removeprefix("unix:")).parent / f"{self.bridge}.mgmt")
+        return f"/var/run/openvswitch/{self.bridge}.mgmt"
+
+
 class AgentConfig(Section):
     """``stateward agent``: how it reaches and authenticates to the server."""
 
@@ -206,6 +234,16 @@ class AgentConfig(Section):
     jitter: float = Field(default=0.1, ge=0, le=0.5, description="Fraction of report_interval")
     max_backoff: float = Field(default=5.0, gt=0, description="Longest wait between retries (s)")
     services: list[LocalServiceConfig] = Field(default_factory=list)
+    feed_wait: float = Field(
+        default=30.0, ge=0, description="How long a feed long-poll is held by the server (s)"
+    )
+    feed_check_interval: float = Field(
+        default=30.0, gt=0, description="With NATS: how often the feed is also checked over HTTP"
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve Prometheus metrics on 127.0.0.1:PORT"
+    )
+    ovs: AgentOvsConfig = AgentOvsConfig()
 
 
 class ComputeConfig(Section):

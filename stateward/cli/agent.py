@@ -9,17 +9,23 @@ import shlex
 import signal
 import socket
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from stateward.cli.common import BusOption, ConfigOption, settings_from
+from stateward.cli.output import Format, FormatOption, emit_list, emit_one
 from stateward.config import LocalServiceConfig, Settings
 from stateward.observability import configure_logging
 
 log = logging.getLogger(__name__)
 
 
+agent_app = typer.Typer(help="The chassis agent, and what it can tell about its chassis.")
+
+
 def agent(
+    ctx: typer.Context,
     chassis: str | None = typer.Option(
         None, "--chassis", help="This chassis' name (default: the hostname)."
     ),
@@ -56,6 +62,8 @@ def agent(
     config: Path | None = ConfigOption,
 ) -> None:
     """Register this chassis and report its timestamp and local services to the server."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = settings_from(config, None, None, bus)
     configure_logging(settings.logging.level, settings.logging.format, settings.logging.file)
     cfg = settings.agent
@@ -117,6 +125,7 @@ async def _run(
     from stateward.agent.client import AuthError, ServerClient, credentials_from
     from stateward.agent.heartbeat import ChassisAgent, RegistrationRefused
     from stateward.agent.process import ProcessMonitor
+    from stateward.agent.roles import run_together
     from stateward.bus import create_bus
 
     try:
@@ -140,7 +149,25 @@ async def _run(
         jitter=settings.agent.jitter,
         max_backoff=settings.agent.max_backoff,
     )
-    task = asyncio.create_task(agent.run())
+    roles = [agent.run()]
+    if settings.agent.ovs.enabled:  # the local SDN controller: stateward/agent/ovs/
+        from stateward.agent.ovs import build_controller
+
+        roles.append(
+            build_controller(
+                settings.agent,
+                client=client,
+                chassis=chassis,
+                local_ip=ip,
+                tunnel_types=tunnel_types,
+                bus=the_bus,
+            ).run()
+        )
+    if settings.agent.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.agent.metrics_port, addr="127.0.0.1")
+    task = asyncio.create_task(run_together(roles))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
@@ -159,6 +186,65 @@ async def _run(
             with contextlib.suppress(Exception):
                 await the_bus.close()
     return code
+
+
+agent_app.callback(invoke_without_command=True)(agent)
+
+
+@agent_app.command("flows")
+def flows(
+    chassis: str | None = typer.Option(None, "--chassis", help="This chassis' name."),
+    local_ip: str | None = typer.Option(None, "--local-ip", help="This chassis' tunnel IP."),
+    server: list[str] | None = typer.Option(None, "--server", envvar="STATEWARD_URL"),
+    token: str | None = typer.Option(None, "--token", envvar="STATEWARD_TOKEN"),
+    os_cloud: str | None = typer.Option(None, "--os-cloud", envvar="OS_CLOUD"),
+    show_all: bool = typer.Option(
+        False, "--all", help="Also list every desired and installed flow."
+    ),
+    fmt: Format = FormatOption,
+    config: Path | None = ConfigOption,
+) -> None:
+    """Desired flows (this chassis' feed) vs installed flows (its bridge), and the difference."""
+    from stateward.agent.client import AuthError, ServerClient, credentials_from
+    from stateward.agent.ovs import flows_report
+
+    settings = settings_from(config, None, None, None)
+    cfg = settings.agent
+    name = chassis or cfg.chassis or socket.gethostname()
+
+    async def report() -> dict[str, Any]:
+        client = ServerClient(list(server or cfg.server), credentials_from(token, os_cloud, cfg))
+        try:
+            ip = local_ip or cfg.local_ip or _guess_ip(client.url)
+            return await flows_report(cfg, client=client, chassis=name, local_ip=ip)
+        finally:
+            await client.close()
+
+    try:
+        found = asyncio.run(report())
+    except (AuthError, OSError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(1)
+    if not show_all:
+        found.pop("desired")
+        found.pop("installed")
+    if fmt is not Format.table:
+        emit_one(found, fmt)
+        return
+    emit_list(found["owners"], fmt)
+    for label in ("add", "delete"):
+        for line in found[label]:
+            typer.echo(f"{'+' if label == 'add' else '-'} {line}")
+    if show_all:
+        for label in ("desired", "installed"):
+            typer.echo(f"{label}:")
+            for line in found[label]:
+                typer.echo(f"  {line}")
+    in_sync = not (found["add"] or found["delete"])
+    typer.echo(
+        f"chassis {name}: feed at {found['feed_seq']}, "
+        f"{'in sync' if in_sync else 'differences above'}"
+    )
 
 
 def _guess_ip(url: str) -> str:

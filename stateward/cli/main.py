@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 
 app.command("serve")(server.serve)
-app.command("agent")(agent.agent)
+app.add_typer(agent.agent_app, name="agent")
 app.add_typer(chassis.chassis_app, name="chassis")
 app.command("clouds-yaml")(server.clouds_yaml)
 app.add_typer(server.db_app, name="db")

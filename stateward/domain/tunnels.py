@@ -99,24 +99,16 @@ def chassis_form(name: str, ip: str, tunnel_types: Iterable[str]) -> dict[str, A
     return {"name": name, "ip": ip, "tunnel_types": list(tunnel_types)}
 
 
-def validate_remote_profile(
-    profile: dict[str, Any],
-    *,
-    network_type: str,
-    host_id: str,
-    supported_types: set[str] | None,
-) -> None:
-    """A port in another cloud: a valid ``host_ip``, on a tunnel network whose type this
-    cloud's chassis can speak (``supported_types``: the union of registered chassis' tunnel
-    types, None when no chassis is registered yet), and no local host. Each refusal names the
-    field."""
+def check_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """The shape of a ``binding:profile`` that declares a remote port (400 naming the field):
+    ``host_ip`` a unicast IPv4 tunnel endpoint, ``tunnel_type`` (optional) a tunnel type."""
     if profile.get("port_key") != REMOTE_PORT:
         if "host_ip" in profile:
             raise InvalidInput(
                 "Invalid input for binding:profile.port_key. Reason: host_ip is only "
                 f"meaningful with port_key '{REMOTE_PORT}'."
             )
-        return
+        return profile
     raw = profile.get("host_ip")
     try:
         address = ipaddress.ip_address(str(raw))
@@ -129,6 +121,27 @@ def validate_remote_profile(
             f"Invalid input for binding:profile.host_ip. Reason: '{raw}' is not a unicast IPv4 "
             "tunnel endpoint."
         )
+    declared = profile.get("tunnel_type")
+    if declared is not None and declared not in TUNNEL_TYPES:
+        raise InvalidInput(
+            f"Invalid input for binding:profile.tunnel_type. Reason: '{declared}' is not one of "
+            f"{', '.join(TUNNEL_TYPES)}."
+        )
+    return {**profile, "host_ip": str(address)}
+
+
+def check_remote_port(
+    profile: dict[str, Any],
+    *,
+    network_type: str,
+    host_id: str,
+    supported_types: set[str] | None,
+) -> None:
+    """A remote port in context: on a tunnel network whose type this cloud's chassis speak
+    (``supported_types``: the union of registered chassis' tunnel types, None when none is
+    registered yet), matching a declared ``tunnel_type``, and with no local host."""
+    if profile.get("port_key") != REMOTE_PORT:
+        return
     if network_type not in TUNNEL_TYPES:
         raise InvalidInput(
             "Invalid input for binding:profile.port_key. Reason: a remote port needs a tunnel "

@@ -20,6 +20,7 @@ from stateward.api.listing import to_bool, to_int
 from stateward.api.networking.resource import Attribute
 from stateward.domain.errors import InvalidInput
 from stateward.domain.network import DATA_PLANE_STATUSES, NETWORK_TYPES, PORT_STATUSES, VNIC_TYPES
+from stateward.domain.tunnels import check_profile
 
 SEEN = Attribute(is_filter=str)  # read-only, filterable
 
@@ -114,6 +115,12 @@ SUBNET: dict[str, Attribute] = {
     "use_default_subnetpool": Attribute(is_bool, allow_post=True),
 }
 
+
+def _binding_profile(name: str, value: Any) -> dict[str, Any]:
+    """A dict; a remote port's (``port_key: remote_port``) needs a valid ``host_ip``."""
+    return check_profile(is_dict(name, value))
+
+
 PORT: dict[str, Attribute] = {
     **COMMON,
     "network_id": Attribute(is_uuid, allow_post=True, required=True, is_filter=str),
@@ -132,7 +139,9 @@ PORT: dict[str, Attribute] = {
     "binding:host_id": Attribute(
         is_string(255), allow_post=True, allow_put=True, enforce_policy=True, is_filter=str
     ),
-    "binding:profile": Attribute(is_dict, allow_post=True, allow_put=True, enforce_policy=True),
+    "binding:profile": Attribute(
+        _binding_profile, allow_post=True, allow_put=True, enforce_policy=True
+    ),
     "binding:vnic_type": Attribute(
         one_of(*VNIC_TYPES), allow_post=True, allow_put=True, is_filter=str
     ),

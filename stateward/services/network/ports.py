@@ -12,12 +12,14 @@ from stateward.domain import network as rules
 from stateward.domain.errors import Conflict, InvalidInput
 from stateward.domain.events import Envelope, utcnow
 from stateward.domain.network import Port
+from stateward.domain.tunnels import check_remote_port, remote_ip
 from stateward.services.network import ipam
 from stateward.services.network.base import Filters, not_found
 from stateward.services.network.events import PUBLISHER, port_traits, resource_event
 from stateward.services.network.views import port_view
 from stateward.store.db import Store, UnitOfWork
 from stateward.store.repositories.network import NetworkRepository
+from stateward.store.repositories.tunnels import TunnelViewRepository
 
 # Answers whether a host may take a port binding: True (alive), False (down), None (unknown).
 BindingCheck = Callable[[UnitOfWork, str], Awaitable[bool | None]]
@@ -81,6 +83,7 @@ class Ports:
         net = await repo.get_network(port.network_id)
         if net is None:
             raise not_found("Network", port.network_id)
+        await self.check_remote(uow, port, net.network_type)
         await self.bind(uow, port)
         await ipam.insert_with_mac(repo, port, attrs.get("mac_address"), self.config.base_mac)
         port.tunnel_key = await repo.assign_key("port", port.id, rules.PORT_KEY_MAX)
@@ -91,6 +94,19 @@ class Ports:
             )
         )
         return port
+
+    @staticmethod
+    async def check_remote(uow: UnitOfWork, port: Port, network_type: str) -> None:
+        """A port in another cloud (Dragonflow's ``remote_port`` binding profile) must be
+        reachable from this one: a tunnel network whose type some chassis here speaks."""
+        if remote_ip(port.binding_profile) is None:
+            return
+        check_remote_port(
+            port.binding_profile,
+            network_type=network_type,
+            host_id=port.binding_host_id,
+            supported_types=await TunnelViewRepository(uow).tunnel_types(),
+        )
 
     async def bind(self, uow: UnitOfWork, port: Port) -> None:
         """Bind the port to its host: ovs when the host is alive, binding_failed otherwise."""
@@ -178,6 +194,10 @@ class Ports:
                 await self.bind(uow, port)
             if "mac_address" in changes and changes["mac_address"] != port.mac_address:
                 raise InvalidInput("mac_address cannot be changed on a port")
+            if "binding:profile" in changes or "binding:host_id" in changes:
+                net = await repo.get_network(port.network_id)
+                assert net is not None
+                await self.check_remote(uow, port, net.network_type)
             if "fixed_ips" in changes:
                 net = await repo.get_network(port.network_id)
                 assert net is not None
