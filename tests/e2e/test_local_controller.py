@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import require
+from tests.conftest import free_port, require
 from tests.support.agents import AgentProcess, create_service_user, start_agent
 from tests.support.ovs import Chassis, OvsLab, Vm, have_ovs, wait_until
 from tests.support.server import LiveServer, start_server
@@ -94,10 +94,13 @@ class Lab:
     ch: dict[str, Chassis]
     vms: dict[str, Vm]
     tmp: Path
+    metrics: dict[str, int] = field(default_factory=dict)
 
     def start_agent(self, cloud: Cloud, name: str, types: tuple[str, ...] = TYPES) -> None:
         chassis = self.ch[name]
+        self.metrics.setdefault(name, free_port())
         env = {
+            "STATEWARD_AGENT__METRICS_PORT": str(self.metrics[name]),
             "STATEWARD_AGENT__OVS__ENABLED": "true",
             "STATEWARD_AGENT__OVS__DATAPATH_TYPE": "netdev",
             "STATEWARD_AGENT__OVS__OVSDB": chassis.ovsdb,
@@ -262,6 +265,15 @@ def test_agent_flows_reports_in_sync(lab: Lab) -> None:
         net = lab.a.http.get("/v1/chassis/ch1/feed/snapshot").json()["feed"]
         key = next(o["data"]["local_key"] for o in net["objects"] if o["key"] == lab.a.nets[kind])
         assert owners[f"network:{key}"]["installed"] == 3
+
+
+def test_agent_metrics(lab: Lab) -> None:
+    text = httpx.get(f"http://127.0.0.1:{lab.metrics['ch1']}/metrics", timeout=10).text
+    installed = re.search(r"^stateward_agent_flows_installed (\S+)$", text, re.M)
+    assert installed and int(float(installed.group(1))) == len(lab.ch["ch1"].flows())
+    assert 'stateward_agent_feed_resyncs_total{reason="start"} 1.0' in text
+    assert 'stateward_agent_reconcile_seconds_count{kind="full"}' in text
+    assert "stateward_agent_flow_changes_total" in text
 
 
 def test_deleting_a_remote_port_removes_only_its_flows(lab: Lab) -> None:

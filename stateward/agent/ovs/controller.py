@@ -285,7 +285,7 @@ class LocalController:
         FLOWS.set(len(self.installed.flows))
         elapsed = time.perf_counter() - started
         RECONCILE.labels("full" if work.full else "incremental").observe(elapsed)
-        if changes or work.full:
+        if changes or not self.reconciles:
             log.info(
                 "flows reconciled",
                 extra={

@@ -229,9 +229,13 @@ class OpenFlowConnection:
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         xid = self._send(msg)
         self._pending[xid] = future
-        assert self._writer is not None
-        await self._writer.drain()
-        return await asyncio.wait_for(future, timeout or self.timeout)
+        try:
+            assert self._writer is not None
+            await self._writer.drain()
+            return await asyncio.wait_for(future, timeout or self.timeout)
+        finally:
+            self._pending.pop(xid, None)
+            self._collected.pop(xid, None)
 
     async def dump_flows(self) -> list[Flow]:
         replies = await self.request(
@@ -265,19 +269,23 @@ class OpenFlowConnection:
                 self._errors[xid] = errors
                 added.append(xid)
             try:
-                commit = asyncio.ensure_future(
-                    self.request(
+                # A message the switch refuses is left out of the bundle, not fatal to it: the
+                # barrier makes every refusal arrive before we decide, and a refusal discards
+                # the whole bundle, so the table never holds part of a change.
+                await self.request(parser.OFPBarrierRequest(DP), timeout=max(self.timeout, 30.0))
+                if errors.done():
+                    await self.request(
                         parser.OFPBundleCtrlMsg(
-                            DP, bundle, ofp.OFPBCT_COMMIT_REQUEST, BUNDLE_FLAGS, []
-                        ),
-                        timeout=max(self.timeout, 30.0),
+                            DP, bundle, ofp.OFPBCT_DISCARD_REQUEST, BUNDLE_FLAGS, []
+                        )
                     )
-                )
-                done, _ = await asyncio.wait({commit, errors}, return_when=asyncio.FIRST_COMPLETED)
-                if errors in done:
-                    commit.cancel()
                     errors.result()  # raises the switch's refusal
-                reply = commit.result()
+                reply = await self.request(
+                    parser.OFPBundleCtrlMsg(
+                        DP, bundle, ofp.OFPBCT_COMMIT_REQUEST, BUNDLE_FLAGS, []
+                    ),
+                    timeout=max(self.timeout, 30.0),
+                )
                 if reply[0].type != ofp.OFPBCT_COMMIT_REPLY:
                     raise OpenFlowError(f"bundle not committed: {reply[0]}")
             finally:

@@ -31,7 +31,13 @@ from stateward.agent.ovs.pipeline import SwitchPorts
 log = logging.getLogger(__name__)
 
 MARK = "stateward-vtp"
-TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface", "Controller")
+# Only the columns the agent reads or writes: a monitor on these sends no statistics updates.
+COLUMNS = {
+    "Open_vSwitch": ["bridges"],
+    "Bridge": ["name", "ports", "datapath_type", "fail_mode", "protocols"],
+    "Port": ["name", "interfaces"],
+    "Interface": ["name", "type", "options", "external_ids", "ofport"],
+}
 PROTOCOLS = ["OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"]
 
 
@@ -80,8 +86,8 @@ class OvsdbSwitch:
 
     def _connect(self) -> None:
         helper = idlutils.get_schema_helper(self.target, "Open_vSwitch")
-        for table in TABLES:
-            helper.register_table(table)
+        for table, columns in COLUMNS.items():
+            helper.register_columns(table, columns)
         idl = _NotifyingIdl(self.target, helper)
         idl.on_change = self._notified
         self._conn = connection.Connection(idl=idl, timeout=self.timeout)
