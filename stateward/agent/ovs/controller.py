@@ -123,28 +123,25 @@ class LocalController:
 
     # inputs ------------------------------------------------------------------------------
     async def on_feed(self, update: FeedUpdate) -> None:
+        cache = update.cache
         if update.resynced:
             self.dirty.full = True
-        cache = update.cache
+            self._network_of = {k: p["network_id"] for k, p in cache.of("port").items()}
         for change in update.changes:
             if change.kind == "port":
                 self.dirty.ports.add(change.key)
                 network = (change.data or {}).get("network_id") or self._network_of.get(change.key)
                 if network:
                     self.dirty.networks.add(network)
+                    self._network_of[change.key] = network
             elif change.kind == "network":
                 self.dirty.networks.add(change.key)
-                self.dirty.ports |= {
-                    k for k, p in cache.of("port").items() if p["network_id"] == change.key
-                }
                 self.dirty.ports |= {k for k, n in self._network_of.items() if n == change.key}
             elif change.kind == "chassis":
                 for key, port in cache.of("port").items():
                     if port.get("chassis") == change.key:
                         self.dirty.ports.add(key)
                         self.dirty.networks.add(port["network_id"])
-        for key, port in cache.of("port").items():
-            self._network_of[key] = port["network_id"]
         self._wake.set()
 
     def _switch_changed(self) -> None:

@@ -9,7 +9,7 @@ difference is a list of adds and strict deletes. The text form follows ``ovs-ofc
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
@@ -57,10 +57,11 @@ class Flow:
     match: Match
     actions: tuple[Action, ...]
     cookie: int
+    # (table, priority, match): how the switch tells flows apart; computed once
+    key: FlowKey = field(init=False, repr=False, compare=False, hash=False)
 
-    @property
-    def key(self) -> FlowKey:
-        return (self.table, self.priority, self.match)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.table, self.priority, self.match))
 
     def text(self) -> str:
         """The flow as ``ovs-ofctl dump-flows --no-stats`` shows it (near enough to diff)."""

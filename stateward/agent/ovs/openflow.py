@@ -7,7 +7,9 @@ Why this and not ``ovs-ofctl --bundle`` or os-ken's controller framework:
   the flow table is never flushed by a controller appearing or going away (adding or removing a
   bridge's first controller wipes its flows), and an agent restart touches nothing until it
   has read the installed flows back;
-* os-ken (what Neutron's native OVS agent and Dragonflow use) encodes and decodes the messages:
+* os-ken (what Neutron's native OVS agent and Dragonflow use) encodes and decodes the messages
+  (the pipeline's own vocabulary goes through ``codec``, which writes os-ken's exact bytes
+  and reads flow stats some 20 times faster):
   installed flows come back as structured matches and actions (no parsing of ``dump-flows``
   text), each error is tied to the message that caused it, and no process is spawned per
   change; os-ken's own hub, threads and eventlet are not involved (only its parsers);
@@ -29,6 +31,7 @@ from os_ken.ofproto import ofproto_parser
 from os_ken.ofproto import ofproto_v1_4 as ofp
 from os_ken.ofproto import ofproto_v1_4_parser as parser
 
+from stateward.agent.ovs import codec
 from stateward.agent.ovs.flows import Action, Flow, FlowDiff, Match
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,17 @@ def flow_mod(flow: Flow, command: int) -> Any:
     )
 
 
+def _bundle_add(xid: int, bundle: int, flow: Flow, command: int) -> bytes:
+    """One flow-mod in a bundle: the fast encoder, os-ken for anything outside its vocabulary."""
+    try:
+        return codec.bundle_add(xid, bundle, BUNDLE_FLAGS, flow, command)
+    except codec.Unsupported:
+        msg = parser.OFPBundleAddMsg(DP, bundle, BUNDLE_FLAGS, flow_mod(flow, command), [])
+        msg.set_xid(xid)
+        msg.serialize()
+        return bytes(msg.buf)
+
+
 def from_stats(stats: Any) -> Flow:
     """An installed flow (OFPFlowStats) as a Flow, normalised like the ones the pipeline builds."""
     fields = tuple(sorted((k, _plain(v)) for k, v in stats.match.items()))
@@ -131,6 +145,8 @@ class OpenFlowConnection:
         self._pending: dict[int, asyncio.Future[list[Any]]] = {}
         self._collected: dict[int, list[Any]] = {}
         self._errors: dict[int, asyncio.Future[list[Any]]] = {}
+        # flow-stats requests whose replies are kept raw for the fast decoder
+        self._raw: dict[int, tuple[asyncio.Future[list[bytes]], list[bytes]]] = {}
         self._lock = asyncio.Lock()
 
     @property
@@ -160,27 +176,54 @@ class OpenFlowConnection:
             self._writer = None
         self._fail_all(OpenFlowError("connection closed"))
 
+    def _next_xid(self) -> int:
+        return next(self._xids) & 0xFFFFFFFF
+
     def _send(self, msg: Any) -> int:
         assert self._writer is not None
-        xid = next(self._xids) & 0xFFFFFFFF
+        xid = self._next_xid()
         msg.set_xid(xid)
         msg.serialize()
         self._writer.write(msg.buf)
         return xid
 
-    async def _read(self) -> Any:
+    async def _read_raw(self) -> tuple[int, int, bytes]:
+        """(message type, xid, the whole message)."""
         assert self._reader is not None
         header = await self._reader.readexactly(ofp.OFP_HEADER_SIZE)
         version, msg_type, length, xid = ofproto_parser.header(header)
         body = await self._reader.readexactly(length - ofp.OFP_HEADER_SIZE)
         if version != ofp.OFP_VERSION and msg_type != ofp.OFPT_HELLO:
             raise OpenFlowError(f"switch answered OpenFlow version {version:#x}, not 1.4")
-        return ofproto_parser.msg(DP, version, msg_type, length, xid, header + body)
+        return msg_type, xid, header + body
+
+    @staticmethod
+    def _parse(raw: bytes) -> Any:
+        version, msg_type, length, xid = ofproto_parser.header(raw)
+        return ofproto_parser.msg(DP, version, msg_type, length, xid, raw)
+
+    async def _read(self) -> Any:
+        return self._parse((await self._read_raw())[2])
 
     async def _run(self) -> None:
         try:
             while True:
-                msg = await self._read()
+                msg_type, xid, raw = await self._read_raw()
+                waiting = self._raw.get(xid)
+                if waiting is not None and msg_type == ofp.OFPT_MULTIPART_REPLY:
+                    future, parts = waiting
+                    parts.append(raw)
+                    if not codec.multipart_more(raw):
+                        self._raw.pop(xid, None)
+                        if not future.done():
+                            future.set_result(parts)
+                    continue
+                msg = self._parse(raw)
+                if waiting is not None and isinstance(msg, parser.OFPErrorMsg):
+                    self._raw.pop(xid, None)
+                    if not waiting[0].done():
+                        waiting[0].set_exception(OpenFlowError(f"switch refused: {msg}"))
+                    continue
                 self._dispatch(msg)
         except (asyncio.IncompleteReadError, ConnectionError, OpenFlowError) as exc:
             self._fail_all(OpenFlowError(f"connection to {self.path} lost: {exc!r}"))
@@ -215,11 +258,13 @@ class OpenFlowConnection:
             future.set_result(parts)
 
     def _fail_all(self, exc: Exception) -> None:
-        for future in [*self._pending.values(), *self._errors.values()]:
+        raw = [future for future, _ in self._raw.values()]
+        for future in [*self._pending.values(), *self._errors.values(), *raw]:
             if not future.done():
                 future.set_exception(exc)
         self._pending.clear()
         self._errors.clear()
+        self._raw.clear()
         self._collected.clear()
 
     async def request(self, msg: Any, timeout: float | None = None) -> list[Any]:
@@ -238,13 +283,33 @@ class OpenFlowConnection:
             self._collected.pop(xid, None)
 
     async def dump_flows(self) -> list[Flow]:
-        replies = await self.request(
-            parser.OFPFlowStatsRequest(
-                DP, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()
-            ),
-            timeout=max(self.timeout, 30.0),
+        """Every installed flow. The reply's entries are decoded by ``codec`` (a few µs each);
+        an entry outside the pipeline's vocabulary by os-ken."""
+        if not self.connected:
+            raise OpenFlowError("not connected")
+        future: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
+        request = parser.OFPFlowStatsRequest(
+            DP, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0, parser.OFPMatch()
         )
-        return [from_stats(stats) for reply in replies for stats in reply.body]
+        xid = self._next_xid()
+        self._raw[xid] = (future, [])
+        request.set_xid(xid)
+        request.serialize()
+        assert self._writer is not None
+        self._writer.write(request.buf)
+        try:
+            parts = await asyncio.wait_for(future, max(self.timeout, 30.0))
+        finally:
+            self._raw.pop(xid, None)
+        flows: list[Flow] = []
+        for raw in parts:
+            entries, _ = codec.multipart_flows(raw)
+            for entry in entries:
+                if isinstance(entry, Flow):
+                    flows.append(entry)
+                else:
+                    flows.append(from_stats(parser.OFPFlowStats.parser(raw, entry)))
+        return flows
 
     async def apply(self, changes: FlowDiff) -> None:
         """Apply ``changes`` in one atomic bundle (deletes first, then adds)."""
@@ -261,13 +326,17 @@ class OpenFlowConnection:
             if opened[0].type != ofp.OFPBCT_OPEN_REPLY:
                 raise OpenFlowError(f"bundle not opened: {opened[0]}")
             errors: asyncio.Future[list[Any]] = loop.create_future()
-            messages = [flow_mod(f, ofp.OFPFC_DELETE_STRICT) for f in changes.delete]
-            messages += [flow_mod(f, ofp.OFPFC_ADD) for f in changes.add]
+            payload = bytearray()
             added = []
-            for message in messages:
-                xid = self._send(parser.OFPBundleAddMsg(DP, bundle, BUNDLE_FLAGS, message, []))
+            work = [(ofp.OFPFC_DELETE_STRICT, f) for f in changes.delete]
+            work += [(ofp.OFPFC_ADD, f) for f in changes.add]
+            for command, flow in work:
+                xid = self._next_xid()
+                payload += _bundle_add(xid, bundle, flow, command)
                 self._errors[xid] = errors
                 added.append(xid)
+            assert self._writer is not None
+            self._writer.write(payload)  # one write for the whole bundle
             try:
                 # A message the switch refuses is left out of the bundle, not fatal to it: the
                 # barrier makes every refusal arrive before we decide, and a refusal discards

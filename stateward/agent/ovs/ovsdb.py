@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ovsdbapp.backend.ovs_idl import connection, idlutils
-from ovsdbapp.schema.open_vswitch import impl_idl
+with warnings.catch_warnings():  # python-ovs probes for eventlet, which warns it is deprecated
+    warnings.simplefilter("ignore")
+    from ovsdbapp.backend.ovs_idl import connection, idlutils
+    from ovsdbapp.schema.open_vswitch import impl_idl
 
 from stateward.agent.ovs.pipeline import SwitchPorts
 
@@ -33,7 +36,7 @@ log = logging.getLogger(__name__)
 MARK = "stateward-vtp"
 # Only the columns the agent reads or writes: a monitor on these sends no statistics updates.
 COLUMNS = {
-    "Open_vSwitch": ["bridges"],
+    "Open_vSwitch": ["bridges", "cur_cfg", "next_cfg"],
     "Bridge": ["name", "ports", "datapath_type", "fail_mode", "protocols"],
     "Port": ["name", "interfaces"],
     "Interface": ["name", "type", "options", "external_ids", "ofport"],

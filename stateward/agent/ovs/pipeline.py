@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from stateward.agent.ovs.flows import Action, Flow, Owner, cookie, match
@@ -71,6 +72,16 @@ def network_cookie(network: Network) -> int:
 
 
 PIPELINE_COOKIE = cookie(Owner.PIPELINE)
+
+
+@lru_cache(maxsize=4096)
+def _egress_actions(segment: int, vtp: int, destination: str) -> tuple[Action, ...]:
+    """Shared by every port of a chassis on a network (and so is its encoding)."""
+    return (
+        ("set_field", "tunnel_id", segment),
+        ("set_field", "tun_ipv4_dst", destination),
+        ("output", vtp),
+    )
 
 
 class Pipeline:
@@ -155,6 +166,9 @@ class Pipeline:
         key, mac, c = int(port["tunnel_key"]), str(port["mac"]), port_cookie(port)
         meta = int(net["local_key"])
         to_port: tuple[Action, ...] = (("set_field", "reg7", key), ("resubmit", EGRESS))
+        # matches written out in canonical (sorted) order: this runs per port, ten thousand times
+        by_mac = (("eth_dst", mac), ("metadata", meta))
+        by_key = (("reg7", key),)
         if self._is_local(port):
             ofport = switch.interfaces.get(str(port["id"]))
             if not ofport or not port.get("admin_state_up", True):
@@ -171,35 +185,24 @@ class Pipeline:
                     ),
                     c,
                 ),
-                Flow(L2_LOOKUP, HIGH, match(metadata=meta, eth_dst=mac), to_port, c),
-                Flow(EGRESS, HIGH, match(reg7=key), (("resubmit", LOCAL_DELIVERY),), c),
+                Flow(L2_LOOKUP, HIGH, by_mac, to_port, c),
+                Flow(EGRESS, HIGH, by_key, (("resubmit", LOCAL_DELIVERY),), c),
                 Flow(
                     INGRESS_DESTINATION,
                     HIGH,
-                    match(metadata=meta, eth_dst=mac),
+                    by_mac,
                     (("set_field", "reg7", key), ("resubmit", LOCAL_DELIVERY)),
                     c,
                 ),
-                Flow(LOCAL_DELIVERY, HIGH, match(reg7=key), (("output", ofport),), c),
+                Flow(LOCAL_DELIVERY, HIGH, by_key, (("output", ofport),), c),
             ]
         tunnel = self._tunnel(net, switch)
         destination = self._destination(port, net, chassis)
         if tunnel is None or destination is None:
             return []
-        segment, vtp = tunnel
         return [
-            Flow(L2_LOOKUP, HIGH, match(metadata=meta, eth_dst=mac), to_port, c),
-            Flow(
-                EGRESS,
-                HIGH,
-                match(reg7=key),
-                (
-                    ("set_field", "tunnel_id", segment),
-                    ("set_field", "tun_ipv4_dst", destination),
-                    ("output", vtp),
-                ),
-                c,
-            ),
+            Flow(L2_LOOKUP, HIGH, by_mac, to_port, c),
+            Flow(EGRESS, HIGH, by_key, _egress_actions(*tunnel, destination), c),
         ]
 
     def _network(
