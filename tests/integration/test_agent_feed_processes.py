@@ -58,8 +58,8 @@ async def test_two_processes_feed_two_agents(
     tmp_path: Path, pg_url: str, nats_url: str, subject_prefix: str
 ) -> None:
     env = {"STATEWARD_BUS__STREAM": subject_prefix, "STATEWARD_BUS__SUBJECT_PREFIX": subject_prefix}
-    s1 = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s1")
-    s2 = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s2")
+    s1 = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s1", timeout=120)
+    s2 = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s2", timeout=120)
     bus = NatsBus(BusConfig(url=nats_url, stream=subject_prefix, subject_prefix=subject_prefix))
     await bus.start()
     tasks: list[asyncio.Task[None]] = []

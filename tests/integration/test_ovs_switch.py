@@ -68,7 +68,7 @@ async def openflow(chassis: Chassis, switch: OvsdbSwitch) -> AsyncIterator[OpenF
     await conn.close()
 
 
-async def wait_ports(switch: OvsdbSwitch, check: object, timeout: float = 10) -> SwitchPorts:
+async def wait_ports(switch: OvsdbSwitch, check: object, timeout: float = 60) -> SwitchPorts:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:

@@ -186,7 +186,7 @@ class Vm:
         )
         return result.returncode == 0
 
-    def ping_until(self, ip: str, timeout: float = 30.0) -> None:
+    def ping_until(self, ip: str, timeout: float = 90.0) -> None:
         """Succeeds once one ping gets through (the first may be spent on ARP and the
         neighbour cache of the userspace tunnel)."""
         wait_until(lambda: self.ping(ip, count=1), timeout, f"{self.name} -> {ip}")
@@ -276,6 +276,25 @@ class OvsLab:
         except AssertionError:
             chassis.appctl("ovs/route/add", subnet, "br-phy")
         return chassis
+
+    def restart_vswitchd(self, chassis: Chassis) -> None:
+        """Restart ovs-vswitchd: its flows are gone, and (userspace) br-phy's tap device too,
+        with the underlay address on it, which is put back as an operator's network config
+        would."""
+        chassis.stop_vswitchd()
+        chassis.start_vswitchd()
+        wait_until(
+            lambda: chassis.nsx("ip", "link", "show", "br-phy", check=False).returncode == 0,
+            20,
+            "br-phy back",
+        )
+        chassis.nsx("ip", "addr", "replace", f"{chassis.ip}/16", "dev", "br-phy")
+        chassis.nsx("ip", "link", "set", "br-phy", "up")
+        subnet = f"10.{self.net}.0.0/16"
+        try:
+            wait_until(lambda: subnet in chassis.appctl("ovs/route/show"), 5, "ovs route")
+        except AssertionError:
+            chassis.appctl("ovs/route/add", subnet, "br-phy")
 
     def set_chassis_ip(self, chassis: Chassis, ip: str) -> None:
         """Move a chassis' tunnel endpoint to another address (same underlay)."""

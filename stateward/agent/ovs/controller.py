@@ -217,6 +217,11 @@ class LocalController:
         loop = asyncio.get_running_loop()
         next_resync = loop.time()
         while True:
+            if self.openflow.lost.is_set():  # e.g. ovs-vswitchd restarted: its table is empty
+                FAILURES.inc()
+                await self.openflow.close()
+                await self._connect()
+                self.dirty.full = True
             if self.switch.changed.is_set():
                 self.switch.changed.clear()
                 self._switch_changed()
@@ -239,6 +244,7 @@ class LocalController:
             waits = {
                 asyncio.ensure_future(self._wake.wait()),
                 asyncio.ensure_future(self.switch.changed.wait()),
+                asyncio.ensure_future(self.openflow.lost.wait()),
             }
             _, pending = await asyncio.wait(
                 waits,

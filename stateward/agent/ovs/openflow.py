@@ -148,12 +148,14 @@ class OpenFlowConnection:
         # flow-stats requests whose replies are kept raw for the fast decoder
         self._raw: dict[int, tuple[asyncio.Future[list[bytes]], list[bytes]]] = {}
         self._lock = asyncio.Lock()
+        self.lost = asyncio.Event()  # set when the switch closed the connection
 
     @property
     def connected(self) -> bool:
         return self._task is not None and not self._task.done()
 
     async def connect(self) -> None:
+        self.lost.clear()
         self._reader, self._writer = await asyncio.wait_for(
             asyncio.open_unix_connection(self.path), self.timeout
         )
@@ -226,7 +228,9 @@ class OpenFlowConnection:
                     continue
                 self._dispatch(msg)
         except (asyncio.IncompleteReadError, ConnectionError, OpenFlowError) as exc:
+            log.warning("OpenFlow connection lost", extra={"path": self.path, "error": repr(exc)})
             self._fail_all(OpenFlowError(f"connection to {self.path} lost: {exc!r}"))
+            self.lost.set()
 
     def _dispatch(self, msg: Any) -> None:
         if isinstance(msg, parser.OFPEchoRequest):
