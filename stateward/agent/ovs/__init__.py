@@ -34,8 +34,11 @@ def build_controller(
     bus: Bus | None = None,
     feed: FeedClient | None = None,
 ) -> LocalController:
+    """The local controller. Without ``feed`` it follows its own feed; with one (shared with
+    another role, e.g. the L3 agent's) the caller runs ``feed.run()``."""
     ovs = config.ovs
     return LocalController(
+        run_feed=feed is None,
         chassis=chassis,
         local_ip=local_ip,
         tunnel_types=tunnel_types,

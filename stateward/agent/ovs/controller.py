@@ -102,6 +102,7 @@ class LocalController:
         switch: OvsdbSwitch,
         openflow: OpenFlowConnection,
         resync_interval: float = 60.0,
+        run_feed: bool = True,
     ) -> None:
         self.chassis = chassis
         self.local_ip = local_ip
@@ -110,6 +111,7 @@ class LocalController:
         self.switch = switch
         self.openflow = openflow
         self.resync_interval = resync_interval
+        self.run_feed = run_feed  # False: the feed is shared with other roles, run by the agent
         self.pipeline = Pipeline(chassis, local_ip)
         self.ports = SwitchPorts()
         self.installed = Installed()
@@ -203,13 +205,14 @@ class LocalController:
 
     async def run(self) -> None:
         await self.setup()
-        feed_task = asyncio.create_task(self.feed.run(), name="feed")
+        feed_task = asyncio.create_task(self.feed.run(), name="feed") if self.run_feed else None
         try:
             await self.feed.synced.wait()
             await self._loop()
         finally:
-            feed_task.cancel()
-            await asyncio.gather(feed_task, return_exceptions=True)
+            if feed_task is not None:
+                feed_task.cancel()
+                await asyncio.gather(feed_task, return_exceptions=True)
             await self.openflow.close()
             await self.switch.stop()
 
