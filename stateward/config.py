@@ -225,29 +225,64 @@ class AlarmsConfig(Section):
     record_history: bool = True
     action_allow: list[str] | None = Field(
         None,
-        description="Hosts or CIDRs webhook actions may reach; unset: everything except "
-        "link-local addresses (169.254.0.0/16, fe80::/10)",
+        description="An allow-list replacing the default policy: only these hosts or CIDRs "
+        "may be reached by webhook actions; unset: the default policy (public addresses, "
+        "plus action_open)",
+    )
+    action_open: list[str] = Field(
+        default_factory=list,
+        description="Hosts or CIDRs opened on top of the default policy, which refuses "
+        "loopback, link-local, unspecified, multicast and reserved addresses (and private "
+        "ranges, see action_deny_private); e.g. ['127.0.0.0/8'] for a consumer on this host",
+    )
+    action_deny_private: bool = Field(
+        True,
+        description="The default policy also refuses private ranges (10/8, 172.16/12, "
+        "192.168/16, 100.64/10, 198.18/15, fc00::/7) unless opened in action_open",
     )
     notifier_timeout: float = Field(5.0, gt=0, description="Per-attempt webhook timeout (s)")
-    notifier_retries: int = Field(3, ge=0, description="Retries after a failed webhook")
+    notifier_retries: int = Field(
+        5,
+        ge=0,
+        description="Retries after a failed webhook (0.2+0.4+..+3.2 s: a receiver "
+        "down for 6 s still gets it)",
+    )
     notifier_backoff: float = Field(0.2, ge=0, description="First retry delay, doubled each time")
-    notifier_concurrency: int = Field(64, ge=1, description="Webhooks in flight at most")
+    notifier_max_backoff: float = Field(10.0, ge=0, description="Longest delay between retries")
+    notifier_concurrency: int = Field(
+        64, ge=1, description="Webhook requests in flight at most, all destinations together"
+    )
+    notifier_max_connections: int = Field(
+        8,
+        ge=1,
+        description="Requests (so connections) in flight at most per destination (scheme, "
+        "host, port); the window starts at 1 and adapts to the receiver (AIMD)",
+    )
+    notifier_max_actions: int = Field(
+        10, ge=1, description="Distinct actions notified per alarm transition at most"
+    )
     resync_interval: float = Field(
         300.0, ge=0, description="Full reload of the evaluator's index (s); 0 disables"
+    )
+    fire_memory: float = Field(
+        3600.0,
+        gt=0,
+        description="How long (s) the store remembers which event fired which alarm, so a "
+        "redelivered event (bus outage, process killed before acknowledging) never fires twice",
     )
 
     @model_validator(mode="after")
     def _valid_destinations(self) -> AlarmsConfig:
         import ipaddress
 
-        for entry in self.action_allow or []:
+        for entry in [*(self.action_allow or []), *self.action_open]:
             if "/" in entry:
                 try:
                     ipaddress.ip_network(entry, strict=False)
                 except ValueError as exc:
-                    raise ValueError(f"action_allow: {entry!r} is not a CIDR: {exc}") from None
+                    raise ValueError(f"action list: {entry!r} is not a CIDR: {exc}") from None
             elif not entry or " " in entry:
-                raise ValueError(f"action_allow: {entry!r} is not a host name, address or CIDR")
+                raise ValueError(f"action list: {entry!r} is not a host name, address or CIDR")
         return self
 
 

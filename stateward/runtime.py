@@ -97,7 +97,8 @@ class Runtime:
         if settings.liveness.services:
             self.roles.append(ServerServices(self.liveness, settings))
         self.alarms = AlarmService(self.store, record_history=settings.alarms.record_history)
-        self.alarm_notifier = AlarmNotifier(settings.alarms)
+        # the notifier delivers committed fires from the bus (any process of its queue group)
+        self.alarm_notifier = AlarmNotifier(settings.alarms, self.bus)
         self.roles.append(self.alarm_notifier)
         self.alarm_evaluator: AlarmEvaluator | None = None
         if settings.alarms.evaluate:
@@ -105,9 +106,9 @@ class Runtime:
                 self.store,
                 self.bus,
                 self.alarms,
-                self.alarm_notifier,
                 resync_interval=settings.alarms.resync_interval,
                 record_history=settings.alarms.record_history,
+                fire_memory=settings.alarms.fire_memory,
             )
             self.roles.append(self.alarm_evaluator)
         self.journal_role: JournalRole | None = None

@@ -3,7 +3,7 @@ history row and an ``alarm.*`` notification (Aodh's names) in the same transacti
 
 Every change is also handed synchronously to this process's listeners (the evaluator's index),
 so a created or changed alarm takes effect on the very next event evaluated here; other
-processes learn it from the ``alarm.*`` notification (broadcast) and re-read the row.
+processes learn it from the ``alarm.*`` notification (broadcast), which carries the whole alarm.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from stateward.domain.alarm import Alarm, alarm_to_dict
+from stateward.domain.alarm import ALARM, Alarm, alarm_to_dict
 from stateward.domain.errors import Conflict, NotFound
-from stateward.domain.events import Envelope, utcnow
+from stateward.domain.events import Envelope, TraceContext, deterministic_id, utcnow
 from stateward.store.db import Store, UnitOfWork
 from stateward.store.repositories.alarms import AlarmRepository
 
@@ -84,7 +84,15 @@ class Actor:
     project_id: str | None
 
 
-def change_envelope(kind: str, alarm: Alarm, detail: dict[str, Any]) -> Envelope:
+def change_envelope(
+    kind: str,
+    alarm: Alarm,
+    detail: dict[str, Any],
+    *,
+    message_id: str | None = None,
+    trace: TraceContext | None = None,
+) -> Envelope:
+    extra: dict[str, Any] = {"message_id": message_id} if message_id else {}
     return Envelope(
         event_type="alarm." + kind.replace(" ", "_"),
         publisher_id=PUBLISHER,
@@ -104,6 +112,35 @@ def change_envelope(kind: str, alarm: Alarm, detail: dict[str, Any]) -> Envelope
             "detail": detail,
             "alarm": alarm_to_dict(alarm),
         },
+        trace=trace,
+        **extra,
+    )
+
+
+def fire_envelope(
+    fired: Alarm,
+    previous: str,
+    reason: str,
+    reason_data: dict[str, Any],
+    *,
+    cause: str,
+    trace: TraceContext | None = None,
+) -> Envelope:
+    """The evaluator's ``alarm.state_transition``: also the notifier's work order (``notify``),
+    with the reason and the event that caused it; its id is derived from (alarm, event), so
+    the same fire can never be two notifications."""
+    return change_envelope(
+        STATE_TRANSITION,
+        fired,
+        {
+            "state": ALARM,
+            "previous": previous,
+            "transition_reason": reason,
+            "reason_data": reason_data,
+            "notify": True,
+        },
+        message_id=deterministic_id("alarm.state_transition", fired.alarm_id, cause),
+        trace=trace,
     )
 
 
