@@ -18,6 +18,14 @@ first and the host's last one). Fault sources:
 
 Everything runs as real processes (``stateward serve`` processes, agents) with the consumer in this
 process, so the figures include HTTP, the store, the bus, the webhook and the consumer's post-back.
+
+Beside the latencies each run records the servers' CPU time from the fault until the last alarm
+was received (every thread of every server process, ``/proc/<pid>/task/*/schedstat``), divided
+by the alarms: the **per-alarm CPU cost** (an upper bound: the host transaction's fixed cost is
+in it too), and the notifier's retried attempts (its ``/metrics``). ``--receiver plain`` sends the
+webhooks to a single-threaded ``http.server`` with the default listen backlog of 5 instead of
+the asyncio consumer; ``--profile DIR`` records each run's fault window with py-spy and writes
+a summary of where the servers' CPU went.
 """
 
 from __future__ import annotations
@@ -33,13 +41,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from stateward.bench.cluster import Cluster, Process
+from stateward.bench.cpu import PySpy, notifier_counts, process_cpu_seconds, summarise_profiles
 from stateward.profiler.model import MODULES, Profile
-from stateward.testing.consumer import Consumer
+from stateward.testing.consumer import Consumer, PlainReceiver
 
 DOCTOR_PUBLISHED = (
     ("Doctor, 50 VMs, with the shortcut (published)", 0.584),
@@ -73,6 +83,9 @@ class Run:
     modules: dict[str, float | None] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     each: list[float] = field(default_factory=list)  # every alarm: seconds from detected
+    cpu_per_alarm: float | None = None  # servers' CPU seconds, fault -> last alarm, / alarms
+    retries: float = 0.0  # notifier attempts retried during the run (all servers)
+    connections: int | None = None  # TCP connections the plain receiver accepted
 
 
 @dataclass
@@ -357,13 +370,22 @@ async def run_series(
     warmup: int = 1,
     progress: Progress | None = None,
     threads: int = 50,
+    receiver: str = "consumer",
+    profile_dir: Path | None = None,
 ) -> Series:
     """``runs`` measured runs (after ``warmup``) of one fault source on one running cluster."""
     series = Series(source, cluster.label)
     await cluster.token()
-    consumer = Consumer(server_url=cluster.url, token=cluster.cached_token, name="bench-consumer")
+    consumer: Consumer | PlainReceiver
+    if receiver == "plain":
+        consumer = PlainReceiver()
+    else:
+        consumer = Consumer(
+            server_url=cluster.url, token=cluster.cached_token, name="bench-consumer"
+        )
     await consumer.start()
     driver = Driver(cluster, consumer.url)
+    pids = [s.popen.pid for s in cluster.servers]
     agents: list[Process] = []
     try:
         for i in range(warmup + runs):
@@ -384,6 +406,13 @@ async def run_series(
             expected = {sid: n for n, sids in by_host.items() for sid in sids}
             await asyncio.sleep(0.3 if cluster.processes > 1 else 0.05)  # alarm broadcasts settle
             consumer.clear()
+            connections_before = getattr(consumer, "connections", None)
+            spy = None
+            if profile_dir is not None and i >= warmup:
+                spy = PySpy(pids[0], profile_dir / f"{cluster.backend}-{source}-run{i}.txt")
+                await spy.start()
+            retries_before = await notifier_counts(driver.client, cluster.urls)
+            cpu_before = process_cpu_seconds(pids)
             if source == "monitor":
                 detected = await driver.raw_failure(names)
             elif source == "agent":
@@ -407,6 +436,10 @@ async def run_series(
                 return all(f"{n}-vm{j}-error" in names_seen for n in names for j in range(vms))
 
             alarms = await consumer.wait_for(got_all, timeout=60 + vms * 0.05)
+            cpu = process_cpu_seconds(pids) - cpu_before
+            if spy is not None:
+                await spy.stop()
+            retries = (await notifier_counts(driver.client, cluster.urls)) - retries_before
             mine = [a for a in alarms if a.alarm_name.rsplit("-vm", 1)[0] in by_host]
             for host in names:
                 host_alarms = [a for a in mine if a.alarm_name.startswith(host + "-vm")]
@@ -421,7 +454,11 @@ async def run_series(
                     len(host_alarms),
                     trace_id,
                 )
-                profile = await driver.profile(trace_id) if trace_id else None
+                profile = (
+                    await driver.profile(trace_id, complete=receiver != "plain")
+                    if trace_id
+                    else None
+                )
                 if source == "agent" and profile is not None:
                     t01 = profile.checkpoints.get("T01")
                     t00 = profile.checkpoints.get("T00")
@@ -431,6 +468,10 @@ async def run_series(
                         run.after_deadline = t01 - t00
                     if t01 and last_seen:
                         run.after_heartbeat = t01 - datetime.fromisoformat(last_seen).timestamp()
+                run.cpu_per_alarm = cpu / max(1, len(mine))
+                run.retries = retries
+                if connections_before is not None:
+                    run.connections = getattr(consumer, "connections", 0) - connections_before
                 run.each = sorted(a.received - run.detected for a in host_alarms)
                 run.first, run.last = run.each[0], run.each[-1]
                 if profile is not None:
@@ -441,7 +482,14 @@ async def run_series(
                 if progress:
                     progress(
                         f"{source:8s} run {i + 1 - warmup:>3}/{runs} {host}: last alarm "
-                        f"{run.last * 1000:7.1f} ms, first {run.first * 1000:6.1f} ms"
+                        f"{run.last * 1000:7.1f} ms, first {run.first * 1000:6.1f} ms, "
+                        f"cpu/alarm {(run.cpu_per_alarm or 0) * 1000:.2f} ms, "
+                        f"retries {run.retries:.0f}"
+                        + (
+                            f", connections {run.connections}"
+                            if run.connections is not None
+                            else ""
+                        )
                         + (" (warm-up)" if i < warmup else "")
                         + "  "
                         + " ".join(f"{k} {v:.1f}" for k, v in run.modules.items() if v is not None)
@@ -493,6 +541,18 @@ def report_text(results: list[tuple[str, int, Series]], vms: int, hosts: int) ->
             f"{st['p95'] * 1000:>7.1f}  {st['p99'] * 1000:>7.1f}  {st['max'] * 1000:>7.1f}  "
             f"{first['p50'] * 1000:>8.1f}  {s.passed():>3}/{len(s.runs):<3} {verdict:>10}"
         )
+        cpu = s.stats("cpu_per_alarm")
+        if cpu:
+            lines.append(
+                f"{'':<34} {'':<8} server CPU per alarm: p50 {cpu['p50'] * 1000:.3f} ms, "
+                f"p95 {cpu['p95'] * 1000:.3f} ms (all server threads, fault -> last alarm, "
+                f"/ alarms); notifier retries {sum(r.retries for r in s.runs):.0f}"
+                + (
+                    f"; receiver connections p50 {statistics.median(conns):.0f}"
+                    if (conns := [r.connections for r in s.runs if r.connections is not None])
+                    else ""
+                )
+            )
         each = s.each_alarm()
         if each:
             lines.append(
@@ -527,6 +587,12 @@ def report_text(results: list[tuple[str, int, Series]], vms: int, hosts: int) ->
                 f"ratio doctor-sample / stateward {name} on {backend}: p50 "
                 f"{b['p50'] / m['p50']:.1f}x, p99 {b['p99'] / m['p99']:.1f}x"
             )
+            bc, mc = base.stats("cpu_per_alarm"), s.stats("cpu_per_alarm")
+            if bc and mc and mc["p50"] > 0:
+                lines.append(
+                    f"ratio of server CPU per alarm, doctor-sample / stateward {name} on "
+                    f"{backend}: {bc['p50'] / mc['p50']:.1f}x"
+                )
     lines.append("")
     lines.append("Profiler breakdown (median ms per module over the runs, first alarm's path):")
     header = f"{'backend':<34} {'source':<8} " + " ".join(f"{m.name:>10}" for m in MODULES)
@@ -564,6 +630,8 @@ def results_json(results: list[tuple[str, int, Series]], vms: int, hosts: int) -
                 "after_heartbeat": s.stats("after_heartbeat"),
                 "after_deadline": s.stats("after_deadline"),
                 "passed_1s": s.passed(),
+                "cpu_per_alarm": s.stats("cpu_per_alarm"),
+                "retries": sum(r.retries for r in s.runs),
                 "modules_median_ms": s.module_medians(),
                 "runs": [asdict(r) for r in s.runs],
             }
@@ -585,6 +653,8 @@ async def bench(
     nats: str | None = None,
     baseline: bool = True,
     progress: Progress | None = None,
+    receiver: str = "consumer",
+    profile_dir: Path | None = None,
 ) -> list[tuple[str, int, Series]]:
     results: list[tuple[str, int, Series]] = []
     plan = [*sources, *(["doctor"] if baseline else [])]
@@ -612,8 +682,15 @@ async def bench(
                     runs=runs,
                     warmup=warmup,
                     progress=progress,
+                    receiver=receiver,
+                    profile_dir=profile_dir,
                 )
             results.append((cluster.label, procs, series))
+    if profile_dir is not None:
+        summary = summarise_profiles(sorted(profile_dir.glob("*-run*.txt")))  # noqa: ASYNC240
+        (profile_dir / "summary.txt").write_text(summary)
+        if progress:
+            progress(summary)
     return results
 
 
@@ -633,7 +710,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nats", default=None)
     parser.add_argument("--json", default=None, help="write the results to this file")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--receiver",
+        choices=["consumer", "plain"],
+        default="consumer",
+        help="consumer: the asyncio consumer; plain: a single-threaded http.server, backlog 5",
+    )
+    parser.add_argument(
+        "--profile", default=None, help="record each run's fault window with py-spy into DIR"
+    )
     args = parser.parse_args(argv)
+    profile_dir = Path(args.profile) if args.profile else None
+    if profile_dir is not None:
+        profile_dir.mkdir(parents=True, exist_ok=True)
     backends = ["embedded", "pg-nats"] if args.backend == "both" else [args.backend]
     sources = ["monitor", "agent"] if args.source == "both" else [args.source]
     results = asyncio.run(
@@ -649,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
             nats=args.nats,
             baseline=not args.no_baseline,
             progress=None if args.quiet else lambda m: print(m, flush=True),
+            receiver=args.receiver,
+            profile_dir=profile_dir,
         )
     )
     print()

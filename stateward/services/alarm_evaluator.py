@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "alarm-evaluator"
 # Events this process evaluates at once; their fires share transactions (group commit).
-FIRE_CONCURRENCY = 256
+FIRE_CONCURRENCY = 1024
 MAX_BATCH = 500  # fires per transaction at most
 HOUSEKEEPING_INTERVAL = 60.0
 
@@ -292,6 +292,7 @@ class AlarmEvaluator:
     async def _commit_queued(self) -> None:
         """Commit queued fires, a batch per transaction, until none is left. An alarm appears
         once per batch: a second fire of it waits for the next one (and its fresh state)."""
+        await asyncio.sleep(0)  # the handlers already running queue their fires first
         while self._queued:
             batch: list[_FireRequest] = []
             later: list[_FireRequest] = []

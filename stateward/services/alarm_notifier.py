@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 from prometheus_client import Counter, Histogram
 
 from stateward.bus.base import Bus, Subscription
 from stateward.config import AlarmsConfig
-from stateward.domain.alarm import Alarm, alarm_from_dict
+from stateward.domain.alarm import Alarm
 from stateward.domain.events import Envelope, TraceContext
 from stateward.services.webhook_body import encode, webhook_body, webhook_headers
 from stateward.services.webhook_policy import DestinationPolicy
@@ -71,21 +71,23 @@ class AlarmNotifier:
         self.policy = DestinationPolicy.from_config(config)
         self.destinations = Destinations(config.notifier_max_connections)
         self._in_flight = asyncio.Semaphore(config.notifier_concurrency)
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._chains: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._subscription: Subscription | None = None
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=self.config.notifier_timeout,
-            follow_redirects=False,
-            trust_env=False,  # a proxy from the environment would bypass the policy
-            limits=httpx.Limits(
-                max_connections=self.config.notifier_concurrency,
-                max_keepalive_connections=self.config.notifier_concurrency,
-                keepalive_expiry=4.0,  # under the common 5 s server keep-alive timeout
+        # aiohttp, not httpx, for the webhooks: a fifth of the CPU per request (the profile in
+        # docs/benchmarks/fault.md); no proxy from the environment (it would bypass the policy)
+        self._client = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=self.config.notifier_concurrency,
+                keepalive_timeout=4.0,  # under the common 5 s server keep-alive timeout
+                use_dns_cache=False,  # we always connect to an address the policy checked
             ),
+            timeout=aiohttp.ClientTimeout(total=self.config.notifier_timeout),
+            trust_env=False,
+            auto_decompress=False,
         )
         if self.bus is not None:
             self._subscription = await self.bus.subscribe(
@@ -105,7 +107,7 @@ class AlarmNotifier:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
     async def drain(self) -> None:
@@ -118,19 +120,22 @@ class AlarmNotifier:
         """A committed fire: deliver it, then let the bus acknowledge it."""
         payload = envelope.payload
         detail = payload.get("detail") or {}
-        if not detail.get("notify") or not isinstance(payload.get("alarm"), dict):
+        notification = payload.get("notification")
+        if not detail.get("notify") or not isinstance(notification, dict):
             return  # a manual state change (the API) notifies nobody, as in Aodh
-        try:
-            alarm = alarm_from_dict(payload["alarm"])
-        except (KeyError, TypeError, ValueError):
-            log.warning("undecodable alarm transition dropped", extra={"id": envelope.message_id})
-            return
-        await self.deliver(
-            alarm,
-            str(detail.get("previous") or ""),
-            str(detail.get("state") or alarm.state),
-            str(detail.get("transition_reason") or ""),
-            detail.get("reason_data") or {},
+        body = {
+            "alarm_name": notification.get("alarm_name"),
+            "alarm_id": payload.get("alarm_id"),
+            "severity": payload.get("severity"),
+            "previous": detail.get("previous"),
+            "current": detail.get("state"),
+            "reason": detail.get("transition_reason"),
+            "reason_data": detail.get("reason_data") or {},
+        }
+        actions = notification.get("actions") or []
+        await self.send(
+            [str(a) for a in actions],
+            body,
             trace=envelope.trace,
             notification_id=envelope.message_id,
         )
@@ -163,26 +168,42 @@ class AlarmNotifier:
         trace: TraceContext | None = None,
         notification_id: str | None = None,
     ) -> None:
-        """Send to every action of ``current``'s list; returns when each is done."""
-        actions = list(dict.fromkeys(alarm.actions_for(current)))
-        if len(actions) > self.config.notifier_max_actions:
-            NOTIFICATIONS.labels("any", "dropped").inc(
-                len(actions) - self.config.notifier_max_actions
-            )
+        """Send ``alarm``'s transition to every action of ``current``'s list."""
+        body = webhook_body(alarm, previous, current, reason, reason_data)
+        await self.send(
+            alarm.actions_for(current), body, trace=trace, notification_id=notification_id
+        )
+
+    async def send(
+        self,
+        actions: Iterable[str],
+        body: dict[str, Any],
+        *,
+        trace: TraceContext | None = None,
+        notification_id: str | None = None,
+    ) -> None:
+        """POST ``body`` (Aodh's) to each distinct action; returns when each is done."""
+        distinct = list(dict.fromkeys(actions))
+        alarm_id = str(body.get("alarm_id"))
+        cap = self.config.notifier_max_actions
+        if len(distinct) > cap:
+            NOTIFICATIONS.labels("any", "dropped").inc(len(distinct) - cap)
             log.warning(
                 "alarm has more actions than notifier_max_actions; the rest are not notified",
-                extra={"alarm_id": alarm.alarm_id, "actions": len(actions)},
+                extra={"alarm_id": alarm_id, "actions": len(distinct)},
             )
-            actions = actions[: self.config.notifier_max_actions]
-        if not actions:
+            distinct = distinct[:cap]
+        if not distinct:
             return
-        body = webhook_body(alarm, previous, current, reason, reason_data)
         raw = encode(body)
 
-        def send(action: str) -> Callable[[], Awaitable[None]]:
-            return lambda: self._send(action, alarm, body, raw, trace, notification_id)
+        def one(action: str) -> Callable[[], Awaitable[None]]:
+            return lambda: self._send(action, body, raw, trace, notification_id)
 
-        await asyncio.gather(*(self._in_order((alarm.alarm_id, a), send(a)) for a in actions))
+        if len(distinct) == 1:
+            await self._in_order((alarm_id, distinct[0]), one(distinct[0]))
+            return
+        await asyncio.gather(*(self._in_order((alarm_id, a), one(a)) for a in distinct))
 
     async def _in_order(self, key: tuple[str, str], work: Callable[[], Awaitable[None]]) -> None:
         """One alarm's deliveries to one action, one after the other, in the order asked."""
@@ -202,7 +223,6 @@ class AlarmNotifier:
     async def _send(
         self,
         action: str,
-        alarm: Alarm,
         body: dict[str, Any],
         raw: bytes,
         trace: TraceContext | None,
@@ -219,9 +239,9 @@ class AlarmNotifier:
             log.warning(
                 "alarm fired",
                 extra={
-                    "alarm_id": alarm.alarm_id,
-                    "alarm_name": alarm.name,
-                    "severity": alarm.severity,
+                    "alarm_id": body["alarm_id"],
+                    "alarm_name": body["alarm_name"],
+                    "severity": body["severity"],
                     "previous": body["previous"],
                     "current": body["current"],
                     "reason": body["reason"],
@@ -233,14 +253,19 @@ class AlarmNotifier:
             NOTIFICATIONS.labels(scheme or "none", "unsupported").inc()
             return
         await self._post(
-            url, port or (443 if scheme == "https" else 80), alarm, raw, trace, notification_id
+            url,
+            port or (443 if scheme == "https" else 80),
+            str(body["alarm_id"]),
+            raw,
+            trace,
+            notification_id,
         )
 
     async def _post(
         self,
         url: SplitResult,
         port: int,
-        alarm: Alarm,
+        alarm_id: str,
         raw: bytes,
         trace: TraceContext | None,
         notification_id: str | None,
@@ -251,14 +276,18 @@ class AlarmNotifier:
             NOTIFICATIONS.labels(scheme, "refused").inc()
             log.warning(
                 "alarm action refused by the destination policy",
-                extra={"alarm_id": alarm.alarm_id, "host": host},
+                extra={"alarm_id": alarm_id, "host": host},
             )
             return
         assert self._client is not None, "notifier not started"
-        target = httpx.URL(url.geturl()).copy_with(host=resolved.address)
-        netloc_host = url.netloc.rsplit("@", 1)[-1]
-        headers = webhook_headers(trace, host=netloc_host, notification_id=notification_id)
-        extensions = {"sni_hostname": host} if scheme == "https" else {}
+        address = f"[{resolved.address}]" if ":" in resolved.address else resolved.address
+        userinfo = url.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@" if userinfo else ""
+        target = urlunsplit((scheme, f"{netloc}{address}:{port}", url.path or "/", url.query, ""))
+        headers = webhook_headers(
+            trace, host=url.netloc.rpartition("@")[2], notification_id=notification_id
+        )
+        tls: dict[str, Any] = {"server_hostname": host} if scheme == "https" else {}
         window = self.destinations.window(scheme, resolved.host, port)
         delay = self.config.notifier_backoff
         attempts = self.config.notifier_retries + 1
@@ -269,16 +298,17 @@ class AlarmNotifier:
             status = 0
             async with window.slot() as slot, self._in_flight:
                 try:
-                    response = await self._client.post(
-                        target, content=raw, headers=headers, extensions=extensions
-                    )
+                    async with self._client.post(
+                        target, data=raw, headers=headers, allow_redirects=False, **tls
+                    ) as response:
+                        status = response.status
+                        await _discard_body(response)
                     slot.answered()
-                    status = response.status_code
                     if status in BUSY_STATUS:
                         slot.ok = False
-                except httpx.TimeoutException:
+                except TimeoutError:
                     outcome = "timeout"
-                except httpx.HTTPError as exc:
+                except aiohttp.ClientError as exc:
                     outcome = type(exc).__name__
             if status:
                 final = _final_outcome(status)
@@ -288,13 +318,13 @@ class AlarmNotifier:
                     if final != "delivered":
                         log.warning(
                             "alarm webhook not delivered",
-                            extra={"alarm_id": alarm.alarm_id, "status": status, "host": host},
+                            extra={"alarm_id": alarm_id, "status": status, "host": host},
                         )
                     return
                 outcome = f"http {status}"
             log.debug(
                 "alarm webhook attempt failed",
-                extra={"alarm_id": alarm.alarm_id, "attempt": attempt, "outcome": outcome},
+                extra={"alarm_id": alarm_id, "attempt": attempt, "outcome": outcome},
             )
             if attempt < attempts:
                 NOTIFICATIONS.labels(scheme, "retried").inc()
@@ -303,8 +333,15 @@ class AlarmNotifier:
         NOTIFICATIONS.labels(scheme, "failed").inc()
         log.warning(
             "alarm webhook failed after retries",
-            extra={"alarm_id": alarm.alarm_id, "host": host, "attempts": attempts},
+            extra={"alarm_id": alarm_id, "host": host, "attempts": attempts},
         )
+
+
+async def _discard_body(response: aiohttp.ClientResponse, limit: int = 65536) -> None:
+    """Read a small answer so its connection is reused; a large one closes the connection."""
+    await response.content.read(limit)
+    if not response.content.at_eof():
+        response.close()
 
 
 def _final_outcome(status: int) -> str | None:

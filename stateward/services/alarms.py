@@ -84,15 +84,7 @@ class Actor:
     project_id: str | None
 
 
-def change_envelope(
-    kind: str,
-    alarm: Alarm,
-    detail: dict[str, Any],
-    *,
-    message_id: str | None = None,
-    trace: TraceContext | None = None,
-) -> Envelope:
-    extra: dict[str, Any] = {"message_id": message_id} if message_id else {}
+def change_envelope(kind: str, alarm: Alarm, detail: dict[str, Any]) -> Envelope:
     return Envelope(
         event_type="alarm." + kind.replace(" ", "_"),
         publisher_id=PUBLISHER,
@@ -112,8 +104,6 @@ def change_envelope(
             "detail": detail,
             "alarm": alarm_to_dict(alarm),
         },
-        trace=trace,
-        **extra,
     )
 
 
@@ -126,18 +116,39 @@ def fire_envelope(
     cause: str,
     trace: TraceContext | None = None,
 ) -> Envelope:
-    """The evaluator's ``alarm.state_transition``: also the notifier's work order (``notify``),
-    with the reason and the event that caused it; its id is derived from (alarm, event), so
-    the same fire can never be two notifications."""
-    return change_envelope(
-        STATE_TRANSITION,
-        fired,
-        {
+    """The evaluator's ``alarm.state_transition``, also the notifier's work order.
+
+    Aodh's shape (the history entry: type, detail, severity, on_behalf_of, timestamp) with the
+    reason, the event's data and what the notifier needs (name, actions) — not the whole alarm:
+    a fire changes only the state, which the other processes' indexes take from the traits.
+    Its id derives from (alarm, event): the same fire can never be two notifications.
+    """
+    return Envelope(
+        event_type="alarm." + STATE_TRANSITION.replace(" ", "_"),
+        publisher_id=PUBLISHER,
+        project_id=fired.project_id,
+        resource_id=fired.alarm_id,
+        traits={
+            "alarm_id": fired.alarm_id,
+            "project_id": fired.project_id,
+            "tenant_id": fired.project_id,
+            "generation": fired.generation,
             "state": ALARM,
-            "previous": previous,
-            "transition_reason": reason,
-            "reason_data": reason_data,
-            "notify": True,
+        },
+        payload={
+            "alarm_id": fired.alarm_id,
+            "type": STATE_TRANSITION,
+            "detail": {
+                "state": ALARM,
+                "previous": previous,
+                "transition_reason": reason,
+                "reason_data": reason_data,
+                "notify": True,
+            },
+            "on_behalf_of": fired.project_id,
+            "severity": fired.severity,
+            "timestamp": iso(fired.state_timestamp),
+            "notification": {"alarm_name": fired.name, "actions": list(fired.alarm_actions)},
         },
         message_id=deterministic_id("alarm.state_transition", fired.alarm_id, cause),
         trace=trace,

@@ -132,8 +132,10 @@ class DestinationPolicy:
         if ip is None:
             return False
         forms: list[IPAddress] = list(embedded_ipv4(ip))
-        if ip.is_unspecified or ip.is_multicast or any(
-            f.is_unspecified or f.is_multicast for f in forms
+        if (
+            ip.is_unspecified
+            or ip.is_multicast
+            or any(f.is_unspecified or f.is_multicast for f in forms)
         ):
             return False  # never, whatever a list says: 0.0.0.0 reaches this host
         # an address standing for IPv4 ones is judged by what it stands for

@@ -4,12 +4,13 @@ A destination is (scheme, host, port). Its window (``AdaptiveWindow``) bounds th
 flight to it, so the connections the keep-alive pool opens to it; it starts at one and
 follows AIMD, as TCP's congestion control does:
 
-* **additive increase** — each answer that came back about as fast as the best seen recently
-  (within ``1.5 x`` + 1 ms) grows the window by ``1/window``: one more request per round trip
-  while the receiver keeps up;
-* **multiplicative decrease** — an answer that took longer than that (the receiver is queueing:
-  a single-threaded server answers the n-th of n concurrent requests n times slower) shrinks it
-  by a quarter, a connection error or timeout halves it.
+* **additive increase** — each answer while the smoothed round trip stays near the best seen
+  recently (within ``3 x`` + 1 ms) grows the window by ``1/window``: about one more request
+  per round trip while the receiver keeps up;
+* **multiplicative decrease** — when the smoothed round trip grows past that (the receiver is
+  queueing: a single-threaded server answers the n-th of n concurrent requests n times slower)
+  the window shrinks by a quarter, and a connection error or timeout halves it; at most once
+  per round trip, so one burst of slow answers is one signal, not twenty.
 
 So a small receiver (one connection at a time, listen backlog 5) sees two or three
 connections, never the dozens that overflow its backlog, and a large one is driven up to
@@ -30,20 +31,23 @@ DESTINATIONS = Gauge(
     "stateward_alarm_notifier_destinations", "Webhook destinations with a delivery window"
 )
 
-LATENCY_FACTOR = 1.5
+LATENCY_FACTOR = 3.0
 LATENCY_SLACK = 0.001  # s: noise on a busy machine is not congestion
+SMOOTHING = 0.2  # weight of a new round trip in the smoothed one (as TCP's SRTT, 1/8..1/4)
 BASE_SAMPLES = 256  # the base round trip is the best of about this many recent answers
 
 
 class AdaptiveWindow:
     """An AIMD-sized semaphore: FIFO waiters, a limit that grows and shrinks with the answers."""
 
-    def __init__(self, ceiling: int, *, initial: float = 1.0) -> None:
+    def __init__(self, ceiling: int, *, initial: float = 2.0) -> None:
         self.ceiling = max(1, ceiling)
         self.limit = min(float(self.ceiling), max(1.0, initial))
         self.in_flight = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._base: float | None = None
+        self._smoothed: float | None = None
+        self._next_decrease = 0.0  # no second decrease before this (one per round trip)
         self._recent_best = float("inf")
         self._samples = 0
 
@@ -63,7 +67,7 @@ class AdaptiveWindow:
             if waiter.done() and not waiter.cancelled():
                 self.in_flight -= 1  # granted, then cancelled: hand the slot on
                 self._wake()
-            else:
+            elif waiter in self._waiters:
                 self._waiters.remove(waiter)
             raise
 
@@ -71,17 +75,27 @@ class AdaptiveWindow:
         """An answer (``ok``, in ``rtt`` seconds) or a failure to get one."""
         self.in_flight -= 1
         if not ok:
-            self.limit = max(1.0, self.limit / 2)
+            self._decrease(0.5)
         elif rtt is not None:
             self._observe(rtt)
-            assert self._base is not None
-            if rtt > self._base * LATENCY_FACTOR + LATENCY_SLACK:
-                self.limit = max(1.0, self.limit * 0.75)
+            assert self._base is not None and self._smoothed is not None
+            if self._smoothed > self._base * LATENCY_FACTOR + LATENCY_SLACK:
+                self._decrease(0.75)
             else:
                 self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
         self._wake()
 
+    def _decrease(self, factor: float) -> None:
+        now = time.monotonic()
+        if now < self._next_decrease:
+            return
+        self.limit = max(1.0, self.limit * factor)
+        self._next_decrease = now + (self._smoothed or 0.0)
+
     def _observe(self, rtt: float) -> None:
+        self._smoothed = (
+            rtt if self._smoothed is None else (1 - SMOOTHING) * self._smoothed + SMOOTHING * rtt
+        )
         self._recent_best = min(self._recent_best, rtt)
         self._samples += 1
         if self._base is None or rtt < self._base:

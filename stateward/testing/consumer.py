@@ -16,7 +16,8 @@ Its stamps are also written to its own log (``stateward.profiler.stamp``), so
 
 Plain asyncio streams (HTTP/1.1 with keep-alive), no framework: the receipt time is taken before
 anything else happens to the request. Usable in-process (``Consumer``, the benchmark and the
-demo) or as ``stateward consumer --port P``.
+demo) or as ``stateward consumer --port P``. ``PlainReceiver`` is the other kind: the few-line
+``http.server`` receiver a user writes, one request at a time with a listen backlog of 5.
 """
 
 from __future__ import annotations
@@ -241,3 +242,87 @@ class Consumer:
                 "consumer could not post checkpoints",
                 extra={"trace_id": alarm.trace_id, "error": str(exc)},
             )
+
+
+class PlainReceiver:
+    """The webhook receiver people write in a few lines: Python's ``http.server``, one request
+    at a time on one thread, HTTP/1.0 (a connection per request), the default listen backlog
+    of 5. A notifier that opens dozens of connections at once overflows it; this is what the
+    adaptive delivery is measured and tested against. Same reading interface as ``Consumer``
+    (``received``, ``wait_for``, ``clear``); no profile post-back.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, status: int = 200) -> None:
+        import http.server
+        import threading
+
+        self.status = status
+        self.received: list[Alarm] = []
+        self.connections = 0  # TCP connections accepted
+        self.by_notification: dict[str, int] = {}  # X-Stateward-Notification-Id -> deliveries
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def setup(self) -> None:
+                receiver.connections += 1
+                super().setup()
+
+            def do_POST(self) -> None:
+                received = time.time_ns() / 1e9
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {}
+                trace = trace_from_headers({k.lower(): v for k, v in self.headers.items()})
+                alarm = Alarm(
+                    body if isinstance(body, dict) else {},
+                    trace.trace_id if trace else None,
+                    received,
+                    path=self.path,
+                )
+                alarm.handled = time.time_ns() / 1e9
+                notification = self.headers.get("X-Stateward-Notification-Id")
+                if notification:
+                    seen = receiver.by_notification.get(notification, 0)
+                    receiver.by_notification[notification] = seen + 1
+                receiver.received.append(alarm)
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._server = http.server.HTTPServer((host, port), Handler)  # backlog 5, one thread
+        self.host = host
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/alarm"
+
+    async def start(self) -> None:
+        self._thread.start()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._server.shutdown)
+        self._server.server_close()
+
+    async def drain(self) -> None:
+        return None
+
+    def clear(self) -> None:
+        self.received.clear()
+
+    async def wait_for(
+        self, predicate: Callable[[list[Alarm]], bool], timeout: float = 30.0
+    ) -> list[Alarm]:
+        deadline = time.monotonic() + timeout
+        while not predicate(list(self.received)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"receiver: {len(self.received)} alarm(s) received")
+            await asyncio.sleep(0.005)
+        return list(self.received)

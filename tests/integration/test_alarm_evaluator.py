@@ -75,7 +75,8 @@ async def test_two_evaluators_racing_on_one_event_fire_once(db_url: str, tmp_pat
                 *(ev.fire(ev.index.by_id[created.alarm_id], e) for ev in (mine, other, mine, other))
             )
             assert sorted(results) == [False, False, False, True]
-            assert len(hook.wait_for(1)) == 1  # delivered by the notifier role, from the bus
+            delivered = await asyncio.to_thread(hook.wait_for, 1)
+            assert len(delivered) == 1  # by the notifier role, from the bus
             history = await runtime.alarms.history(created.alarm_id, None)
             assert [h["type"] for h in history].count("state transition") == 1
             assert (await runtime.alarms.get(created.alarm_id)).state == ALARM

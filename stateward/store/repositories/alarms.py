@@ -202,16 +202,11 @@ class AlarmRepository:
             return result
         keys = {a.alarm_id: _event_key(a.message_id) for a in attempts}
         insert = pg_insert(f) if self.uow.dialect == "postgresql" else sqlite_insert(f)
-        claimed = {
-            row[0]
-            for row in await self.conn.execute(
-                insert.values(
-                    [{"alarm_id": a, "message_id": m, "fired_at": at} for a, m in keys.items()]
-                )
-                .on_conflict_do_nothing(index_elements=[f.c.alarm_id, f.c.message_id])
-                .returning(f.c.alarm_id)
-            )
-        }
+        claim = insert.on_conflict_do_nothing(
+            index_elements=[f.c.alarm_id, f.c.message_id]
+        ).returning(f.c.alarm_id)
+        rows = [{"alarm_id": a, "message_id": m, "fired_at": at} for a, m in keys.items()]
+        claimed = {row[0] for row in await self.conn.execute(claim, rows)}
         result.duplicate = set(keys) - claimed
         todo = [a for a in attempts if a.alarm_id in claimed]
         if not todo:
