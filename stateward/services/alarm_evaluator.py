@@ -267,7 +267,9 @@ class AlarmEvaluator:
         The request joins the next group commit; the caller returns only after it committed,
         so the bus acknowledges the event only then.
         """
-        request = _FireRequest(compiled, envelope, asyncio.get_running_loop().create_future())
+        request = _FireRequest(
+            compiled, envelope, asyncio.get_running_loop().create_future(), compiled.alarm_id
+        )
         self._queued.append(request)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_queued(), name="alarm-fire")
@@ -298,7 +300,7 @@ class AlarmEvaluator:
             later: list[_FireRequest] = []
             seen: set[str] = set()
             for request in self._queued:
-                alarm_id = request.compiled.alarm_id
+                alarm_id = request.alarm_id
                 if alarm_id in seen or len(batch) >= MAX_BATCH:
                     later.append(request)
                 else:
@@ -444,3 +446,4 @@ class _FireRequest:
     compiled: CompiledAlarm
     envelope: Envelope
     done: asyncio.Future[_FireOutcome]
+    alarm_id: str

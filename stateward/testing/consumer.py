@@ -4,7 +4,8 @@ It plays the last role of the fault chain: an HTTP endpoint an alarm's ``alarm_a
 at. For each webhook it
 
 * stamps ``T09`` (received) the moment the request is read, with the trace from the
-  ``X-Stateward-Trace`` header,
+  ``X-Stateward-Trace`` header (the first alarm of each trace: a profile keeps a checkpoint's
+  first time, and a log line per alarm would cost the receiver more than the alarm),
 * "handles" the alarm (``handler``, by default: read the server id from the alarm's
   ``reason_data``, which is what a VNF manager does before it acts) and stamps ``T10``,
 * answers 200, and posts ``T09``/``T10`` back to ``POST /v1/profiles/{trace}/checkpoints`` (once
@@ -196,7 +197,10 @@ class Consumer:
             return 400
         trace = trace_from_headers(headers)
         alarm = Alarm(body, trace.trace_id if trace else None, received, path=path)
-        stamp(trace, "T09", t=received, alarm_id=alarm.alarm_id, process=self.name)
+        # a profile keeps the first time of each checkpoint: the fault's first alarm is stamped
+        first = trace is not None and trace.trace_id not in self._first
+        if first:
+            stamp(trace, "T09", t=received, alarm_id=alarm.alarm_id, process=self.name)
         if self.handler is not None:
             result = self.handler(alarm)
             if result is not None:
@@ -204,10 +208,10 @@ class Consumer:
         else:
             alarm.instance_id  # noqa: B018 - what a manager reads before it acts
         alarm.handled = time.time_ns() / 1e9
-        stamp(trace, "T10", t=alarm.handled, alarm_id=alarm.alarm_id, process=self.name)
         self.received.append(alarm)
         self._changed.set()
-        if trace is not None and trace.trace_id not in self._first:
+        if first and trace is not None:
+            stamp(trace, "T10", t=alarm.handled, alarm_id=alarm.alarm_id, process=self.name)
             self._first[trace.trace_id] = alarm
             if self._client is not None:
                 task = asyncio.create_task(self._post_back(alarm))
