@@ -42,6 +42,7 @@ from stateward.profiler.hooks import profiled_trace
 from stateward.profiler.stamp import stamp
 from stateward.services.alarm_index import AlarmIndex, apply_change
 from stateward.services.alarms import STATE_TRANSITION, AlarmService, fire_envelope
+from stateward.services.gcpause import gc_paused
 from stateward.store.db import Store
 from stateward.store.repositories.alarms import AlarmRepository, FireAttempt, history_row
 
@@ -309,7 +310,8 @@ class AlarmEvaluator:
             self._queued = later
             started = time.perf_counter()
             try:
-                outcomes = await self._fire_batch(batch)
+                with gc_paused():  # hundreds of rows and notifications, freed on commit
+                    outcomes = await self._fire_batch(batch)
             except Exception as exc:  # every caller sees it; the bus redelivers their events
                 log.exception("alarm fire batch failed", extra={"batch": len(batch)})
                 for request in batch:
@@ -382,25 +384,22 @@ class AlarmEvaluator:
                 outcomes.append(_FireOutcome(fired, False, None))
             await repo.record_changes(history)
             await uow.commit()
+            # T08 now: the relay may publish (and the notifier deliver) at the next await
+            _stamp_fired(batch, outcomes)
         return outcomes
 
     def _after_commit(
         self, batch: list[_FireRequest], outcomes: list[_FireOutcome], seconds: float
     ) -> None:
-        """The batch is durable: index states, metrics, one log line, T08 once per trace."""
+        """The batch is durable: index states, metrics, one log line."""
         fired = 0
-        traces: set[str] = set()
         debug = log.isEnabledFor(logging.DEBUG)
         for request, outcome in zip(batch, outcomes, strict=True):
             if outcome.fired is None:
                 continue
             fired += 1
-            alarm_id = request.compiled.alarm_id
+            alarm_id = request.alarm_id
             self._state_changed(alarm_id, ALARM)
-            trace = profiled_trace(request.envelope)
-            if trace is not None and trace.trace_id not in traces:
-                traces.add(trace.trace_id)
-                stamp(trace, "T08", alarm_id=alarm_id)
             if debug:
                 log.debug(
                     "alarm fired",
@@ -425,6 +424,16 @@ class AlarmEvaluator:
                 "ms": round(seconds * 1e3, 2),
             },
         )
+
+
+def _stamp_fired(batch: list[_FireRequest], outcomes: list[_FireOutcome]) -> None:
+    """The profiler's T08 (alarm fired), once per trace and batch (a profile keeps the first)."""
+    traces: set[str] = set()
+    for request, outcome in zip(batch, outcomes, strict=True):
+        trace = profiled_trace(request.envelope) if outcome.fired is not None else None
+        if trace is not None and trace.trace_id not in traces:
+            traces.add(trace.trace_id)
+            stamp(trace, "T08", alarm_id=request.alarm_id)
 
 
 @dataclass(slots=True)
