@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from stateward import __version__
 from stateward.api import (
+    agent_feed,
     alarms,
     chassis,
     compute,
@@ -58,6 +59,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         inspector.router,
         system.router,
         chassis.router,
+        agent_feed.router,
         alarms.router,
         events.router,
         journal.router,
