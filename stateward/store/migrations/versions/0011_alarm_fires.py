@@ -1,7 +1,7 @@
 """alarm_fires: which event fired which alarm (a redelivered event fires nothing twice)
 
-Revision ID: 0009_alarm_fires
-Revises: 0008_merge
+Revision ID: 0011_alarm_fires
+Revises: 0010_tunnel_keys
 Create Date: 2026-11-29
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import stateward.store.tables.base
 
-revision: str = "0009_alarm_fires"
-down_revision: str | Sequence[str] | None = "0008_merge"
+revision: str = "0011_alarm_fires"
+down_revision: str | Sequence[str] | None = "0010_tunnel_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
