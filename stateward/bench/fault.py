@@ -545,7 +545,7 @@ def report_text(results: list[tuple[str, int, Series]], vms: int, hosts: int) ->
         if cpu:
             lines.append(
                 f"{'':<34} {'':<8} server CPU per alarm: p50 {cpu['p50'] * 1000:.3f} ms, "
-                f"p95 {cpu['p95'] * 1000:.3f} ms (all server threads, fault -> last alarm, "
+                f"p95 {cpu['p95'] * 1000:.3f} ms (server processes, all threads, fault -> last alarm, "
                 f"/ alarms); notifier retries {sum(r.retries for r in s.runs):.0f}"
                 + (
                     f"; receiver connections p50 {statistics.median(conns):.0f}"

@@ -18,7 +18,7 @@ from stateward.domain.alarm import ALARM, Alarm, alarm_to_dict
 from stateward.domain.errors import Conflict, NotFound
 from stateward.domain.events import Envelope, TraceContext, deterministic_id, utcnow
 from stateward.store.db import Store, UnitOfWork
-from stateward.store.repositories.alarms import AlarmRepository
+from stateward.store.repositories.alarms import AlarmRepository, history_row
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +84,24 @@ class Actor:
     project_id: str | None
 
 
+def _traits(alarm: Alarm, state: str) -> dict[str, Any]:
+    """What other processes' indexes need to know of a change (and alarms could match on)."""
+    return {
+        "alarm_id": alarm.alarm_id,
+        "project_id": alarm.project_id,
+        "tenant_id": alarm.project_id,
+        "generation": alarm.generation,
+        "state": state,
+    }
+
+
 def change_envelope(kind: str, alarm: Alarm, detail: dict[str, Any]) -> Envelope:
     return Envelope(
         event_type="alarm." + kind.replace(" ", "_"),
         publisher_id=PUBLISHER,
         project_id=alarm.project_id,
         resource_id=alarm.alarm_id,
-        traits={
-            "alarm_id": alarm.alarm_id,
-            "project_id": alarm.project_id,
-            "tenant_id": alarm.project_id,
-            "generation": alarm.generation,
-            "state": alarm.state,
-        },
+        traits=_traits(alarm, alarm.state),
         # the whole alarm, so other processes update their index without reading the store
         payload={
             "alarm_id": alarm.alarm_id,
@@ -128,13 +133,7 @@ def fire_envelope(
         publisher_id=PUBLISHER,
         project_id=fired.project_id,
         resource_id=fired.alarm_id,
-        traits={
-            "alarm_id": fired.alarm_id,
-            "project_id": fired.project_id,
-            "tenant_id": fired.project_id,
-            "generation": fired.generation,
-            "state": ALARM,
-        },
+        traits=_traits(fired, ALARM),
         payload={
             "alarm_id": fired.alarm_id,
             "type": STATE_TRANSITION,
@@ -178,7 +177,7 @@ class AlarmService:
         at: datetime,
     ) -> None:
         if self.record_history:
-            await AlarmRepository(uow).record_change(
+            row = history_row(
                 alarm.alarm_id,
                 kind,
                 detail,
@@ -188,6 +187,7 @@ class AlarmService:
                 on_behalf_of=alarm.project_id,
                 severity=alarm.severity,
             )
+            await AlarmRepository(uow).record_changes([row])
         uow.emit(change_envelope(kind, alarm, detail))
 
     async def get(self, alarm_id: str) -> Alarm:

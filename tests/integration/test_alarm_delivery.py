@@ -26,6 +26,7 @@ from stateward.services.alarm_notifier import AlarmNotifier
 from stateward.services.alarms import Actor
 from stateward.testing.consumer import PlainReceiver
 from tests.conftest import free_port
+from tests.support.alarms import vm_error, vm_error_alarm
 from tests.support.webhook import WebhookReceiver
 
 ACTOR = Actor(user_id="u", project_id="p1")
@@ -44,37 +45,6 @@ def runtime_for(db_url: str, tmp_path: Path, **overrides: Any) -> Runtime:
                 **overrides,
             }
         )
-    )
-
-
-def vm_alarm(n: int, action: str, **kw: Any) -> Alarm:
-    return Alarm(
-        alarm_id=f"00000000-0000-0000-0000-{n:012d}",
-        name=f"vm-{n}-error",
-        project_id="p1",
-        user_id="u",
-        rule=parse_event_rule(
-            {
-                "event_type": "compute.instance.update",
-                "query": [
-                    {"field": "traits.instance_id", "op": "eq", "value": f"vm-{n}"},
-                    {"field": "traits.state", "op": "eq", "value": "error"},
-                ],
-            }
-        ),
-        alarm_actions=(action,),
-        **kw,
-    )
-
-
-def vm_error(n: int, message_id: str | None = None) -> Envelope:
-    extra = {"message_id": message_id} if message_id else {}
-    return Envelope(
-        event_type="compute.instance.update",
-        publisher_id="test",
-        project_id="p1",
-        traits={"instance_id": f"vm-{n}", "state": "error"},
-        **extra,  # type: ignore[arg-type]
     )
 
 
@@ -104,7 +74,7 @@ async def test_a_one_thread_backlog_5_receiver_gets_all_50_alarms_without_a_retr
     await receiver.start()
     try:
         for n in range(50):
-            await runtime.alarms.create(vm_alarm(n, receiver.url), ACTOR)
+            await runtime.alarms.create(vm_error_alarm(n, receiver.url), ACTOR)
         retried, failed = metric("retried"), metric("failed")
         for n in range(50):
             await runtime.bus.publish(vm_error(n))
@@ -131,7 +101,7 @@ async def test_a_receiver_down_for_5_s_then_back_gets_every_alarm_exactly_once(
     receiver: PlainReceiver | None = None
     try:
         for n in range(50):
-            await runtime.alarms.create(vm_alarm(n, url), ACTOR)
+            await runtime.alarms.create(vm_error_alarm(n, url), ACTOR)
         delivered, failed = metric("delivered"), metric("failed")
         for n in range(50):
             await runtime.bus.publish(vm_error(n))
@@ -160,7 +130,9 @@ async def test_a_redelivered_event_never_fires_an_alarm_twice(db_url: str, tmp_p
     await runtime.start()
     try:
         with WebhookReceiver() as hook:
-            alarm = await runtime.alarms.create(vm_alarm(1, hook.url, repeat_actions=True), ACTOR)
+            alarm = await runtime.alarms.create(
+                vm_error_alarm(1, hook.url, repeat_actions=True), ACTOR
+            )
             event = vm_error(1)
             evaluator = runtime.alarm_evaluator
             assert evaluator is not None

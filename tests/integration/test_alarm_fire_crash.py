@@ -18,12 +18,11 @@ import sqlalchemy as sa
 
 from stateward.bus.nats import NatsBus
 from stateward.config import to_async_url
-from stateward.domain.alarm import Alarm, parse_event_rule
-from stateward.domain.events import Envelope, utcnow
 from stateward.store.db import Store
 from stateward.store.migrate import upgrade_async
 from stateward.store.repositories.alarms import AlarmRepository
 from stateward.store.tables.alarms import alarm_history, alarms
+from tests.support.alarms import vm_error, vm_error_alarm
 from tests.support.server import start_server
 from tests.support.webhook import WebhookReceiver
 
@@ -31,29 +30,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.nats]
 
 N = 1000
 PROJECT = "p-crash"
-
-
-def alarm(i: int, action: str) -> Alarm:
-    now = utcnow()
-    return Alarm(
-        alarm_id=f"00000000-0000-4000-8000-{i:012d}",
-        name=f"vm-{i}-error",
-        project_id=PROJECT,
-        user_id="u",
-        rule=parse_event_rule(
-            {
-                "event_type": "compute.instance.update",
-                "query": [
-                    {"field": "traits.instance_id", "op": "eq", "value": f"vm-{i}"},
-                    {"field": "traits.state", "op": "eq", "value": "error"},
-                ],
-            }
-        ),
-        alarm_actions=(action,),
-        timestamp=now,
-        state_timestamp=now,
-        generation=1,
-    )
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -77,7 +53,9 @@ async def test_sigkill_mid_burst_every_alarm_fires_once_and_reaches_the_consumer
         store = Store(url)
         try:  # the alarms exist before the servers start, so both load them into their index
             async with store.uow() as uow:
-                await AlarmRepository(uow).add_many(alarm(i, hook.url) for i in range(N))
+                await AlarmRepository(uow).add_many(
+                    vm_error_alarm(i, hook.url, project=PROJECT) for i in range(N)
+                )
                 await uow.commit()
         finally:
             await store.close()
@@ -100,14 +78,7 @@ async def test_sigkill_mid_burst_every_alarm_fires_once_and_reaches_the_consumer
                 return {body["alarm_id"] for body in list(hook.received)}
 
             for i in range(N):
-                await bus.publish(
-                    Envelope(
-                        event_type="compute.instance.update",
-                        publisher_id="test",
-                        project_id=PROJECT,
-                        traits={"instance_id": f"vm-{i}", "state": "error"},
-                    )
-                )
+                await bus.publish(vm_error(i, project=PROJECT))
             await wait_until(lambda: len(hook.received) >= 20, 60, "the burst to start firing")
             victim.stop(signal.SIGKILL)
             killed_at = len(delivered())

@@ -246,31 +246,6 @@ class AlarmRepository:
         if rows:
             await self.conn.execute(sa.insert(h), list(rows))
 
-    async def record_change(
-        self,
-        alarm_id: str,
-        change_type: str,
-        detail: dict[str, Any],
-        *,
-        at: datetime,
-        user_id: str | None,
-        project_id: str | None,
-        on_behalf_of: str | None,
-        severity: str | None,
-    ) -> dict[str, Any]:
-        row = history_row(
-            alarm_id,
-            change_type,
-            detail,
-            at=at,
-            user_id=user_id,
-            project_id=project_id,
-            on_behalf_of=on_behalf_of,
-            severity=severity,
-        )
-        await self.conn.execute(sa.insert(h).values(**row))
-        return row
-
     async def history(
         self, alarm_id: str | None, *, on_behalf_of: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
