@@ -20,7 +20,7 @@ Everything runs as real processes (``stateward serve`` processes, agents) with t
 process, so the figures include HTTP, the store, the bus, the webhook and the consumer's post-back.
 
 Beside the latencies each run records the servers' CPU time from the fault until the last alarm
-was received (every thread of every server process, ``/proc/<pid>/task/*/schedstat``), divided
+was received (every thread of every server process, ``/proc/<pid>/stat``), divided
 by the alarms: the **per-alarm CPU cost** (an upper bound: the host transaction's fixed cost is
 in it too), and the notifier's retried attempts (its ``/metrics``). ``--receiver plain`` sends the
 webhooks to a single-threaded ``http.server`` with the default listen backlog of 5 instead of
@@ -545,7 +545,7 @@ def report_text(results: list[tuple[str, int, Series]], vms: int, hosts: int) ->
         if cpu:
             lines.append(
                 f"{'':<34} {'':<8} server CPU per alarm: p50 {cpu['p50'] * 1000:.3f} ms, "
-                f"p95 {cpu['p95'] * 1000:.3f} ms (server processes, all threads, fault -> last alarm, "
+                f"p95 {cpu['p95'] * 1000:.3f} ms (servers, fault -> last alarm, "
                 f"/ alarms); notifier retries {sum(r.retries for r in s.runs):.0f}"
                 + (
                     f"; receiver connections p50 {statistics.median(conns):.0f}"
