@@ -100,7 +100,8 @@ async def one_run(s: Stack, url: str, vms: int, spy_file: Path | None) -> None:
     main_cpu = after.get(main, 0.0) - threads.get(main, 0.0)
     print(
         f"{vms} alarms: last delivered {wall * 1000:.0f} ms; "
-        f"CPU per alarm {cpu / vms * 1000:.3f} ms (main thread {main_cpu / vms * 1000:.3f}, other threads "
+        f"CPU per alarm {cpu / vms * 1000:.3f} ms "
+        f"(main thread {main_cpu / vms * 1000:.3f}, other threads "
         f"{(cpu - main_cpu) / vms * 1000:.3f})",
         flush=True,
     )
