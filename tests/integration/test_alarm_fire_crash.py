@@ -65,8 +65,8 @@ async def test_sigkill_mid_burst_every_alarm_fires_once_and_reaches_the_consumer
             "STATEWARD_LIVENESS__CHASSIS_DOWN_TIME": "3600",
         }
         servers = [
-            await asyncio.to_thread(
-                start_server, tmp_path, db=pg_url, bus=nats_url, env=env, name=name
+            await asyncio.to_thread(  # generous: a busy CI machine starts slowly
+                start_server, tmp_path, db=pg_url, bus=nats_url, env=env, name=name, timeout=120
             )
             for name in ("victim", "survivor")
         ]
