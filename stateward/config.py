@@ -197,6 +197,58 @@ class ComputeConfig(Section):
     )
 
 
+class SchedulerConfig(Section):
+    """Where a server without a named host goes (Nova's filter-then-weigh scheduler)."""
+
+    default_availability_zone: str = Field(
+        "nova", min_length=1, description="Zone of a host whose chassis names none"
+    )
+    cpu_allocation_ratio: float = Field(4.0, gt=0, description="vCPUs per reported CPU")
+    ram_allocation_ratio: float = Field(1.0, gt=0)
+    disk_allocation_ratio: float = Field(1.0, gt=0)
+    reserved_host_cpus: int = Field(0, ge=0)
+    reserved_host_memory_mb: int = Field(512, ge=0)
+    reserved_host_disk_mb: int = Field(0, ge=0)
+
+
+class QuotaConfig(Section):
+    """Limits per project (Nova, Neutron, Aodh): one engine, these defaults."""
+
+    enforce: bool = Field(True, description="Refuse creations beyond a project's limits")
+    defaults: dict[str, int] = Field(
+        default_factory=dict,
+        description="Default limits by resource (instances, cores, ram, network, port, ...), "
+        "overriding the built-in ones; -1 is unlimited",
+    )
+    project_alarm_quota: int | None = Field(
+        None, ge=-1, description="Alarms per project (Aodh's option); unset: unlimited"
+    )
+    user_alarm_quota: int | None = Field(
+        None, ge=-1, description="Alarms per user (Aodh's option); unset: unlimited"
+    )
+
+    @model_validator(mode="after")
+    def _valid_defaults(self) -> QuotaConfig:
+        for name, value in self.defaults.items():
+            if value < -1:
+                raise ValueError(f"defaults.{name}: must be -1 (unlimited) or more")
+        return self
+
+
+class ImageConfig(Section):
+    """The image catalog (Glance v2): where image data is kept and how big it may be."""
+
+    store_path: Path | None = Field(
+        None,
+        description="Directory holding image data; default <state_dir>/images. Several server "
+        "processes must share one (a shared filesystem).",
+    )
+    size_cap: int = Field(
+        1_099_511_627_776, ge=1, description="Largest image accepted (bytes; Glance's 1 TiB)"
+    )
+    chunk_size: int = Field(65536, ge=1024, description="Read/write unit when streaming (bytes)")
+
+
 class InspectorConfig(Section):
     enabled: bool = Field(True, description="Accept raw failures and react to chassis.down.")
     handle_chassis_down: bool = Field(
@@ -340,6 +392,9 @@ class Settings(BaseSettings):
     network: NetworkConfig = NetworkConfig()
     liveness: LivenessConfig = LivenessConfig()
     compute: ComputeConfig = ComputeConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    quotas: QuotaConfig = QuotaConfig()
+    image: ImageConfig = ImageConfig()
     inspector: InspectorConfig = InspectorConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     journal: JournalConfig = JournalConfig()
@@ -369,6 +424,11 @@ class Settings(BaseSettings):
         """The SQLAlchemy async URL, defaulting to SQLite in the state directory."""
         url = self.database.url or f"sqlite:///{self.state_dir / 'stateward.db'}"
         return to_async_url(url)
+
+    @property
+    def image_store_path(self) -> Path:
+        """Where image data lives: ``[image] store_path``, else ``<state_dir>/images``."""
+        return self.image.store_path or self.state_dir / "images"
 
     @property
     def is_embedded_database(self) -> bool:

@@ -23,8 +23,11 @@ from stateward.profiler.stamp import set_process_name
 from stateward.services.alarm_evaluator import AlarmEvaluator
 from stateward.services.alarm_notifier import AlarmNotifier
 from stateward.services.alarms import AlarmService
+from stateward.services.boot import BootService
 from stateward.services.compute import ComputeService
+from stateward.services.flavors import FlavorService
 from stateward.services.identity import IdentityService
+from stateward.services.images import ImageService
 from stateward.services.inspector import Inspector
 from stateward.services.journal import JournalRole, JournalService
 from stateward.services.leases import SingletonRole
@@ -32,7 +35,11 @@ from stateward.services.liveness import WATCHER_LEASE, LivenessService, ServerSe
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
 from stateward.services.profiles import ProfileRecorder, ProfileService
+from stateward.services.quota_resources import register_builtin
+from stateward.services.quotas import QuotaEngine
+from stateward.services.server_ports import ServerPorts
 from stateward.store.db import Store
+from stateward.store.image_files import ImageFileStore
 from stateward.store.migrate import code_heads, current_heads, upgrade_async
 
 log = logging.getLogger(__name__)
@@ -82,7 +89,21 @@ class Runtime:
             ttl=settings.lease.ttl,
             renew_interval=settings.lease.renew_interval,
         )
-        self.compute = ComputeService(self.store, settings.compute, settings.liveness)
+        self.quotas = QuotaEngine(self.store, settings.quotas)
+        register_builtin(self.quotas, settings.quotas)
+        self.flavors = FlavorService(self.store)
+        self.images = ImageService(
+            self.store,
+            ImageFileStore(settings.image_store_path, chunk_size=settings.image.chunk_size),
+            size_cap=settings.image.size_cap,
+        )
+        server_ports = ServerPorts(self.network)
+        self.compute = ComputeService(
+            self.store, settings.compute, settings.liveness, ports=server_ports
+        )
+        self.boot = BootService(
+            self.store, server_ports, self.quotas, settings.scheduler, settings.liveness
+        )
         self.inspector = Inspector(self.store, self.bus, settings.compute, settings.inspector)
         set_process_name(self.process_id)  # names this process in its profile checkpoints
         self.profiles = ProfileService(self.store, settings.profiler)
@@ -150,6 +171,7 @@ class Runtime:
                 else os.environ.get("STATEWARD_ADMIN_PASSWORD")
             )
             self.generated_admin_password = await self.identity.bootstrap(password)
+            await self.flavors.bootstrap()
 
     @contextlib.asynccontextmanager
     async def _exclusive_setup(self) -> AsyncIterator[None]:

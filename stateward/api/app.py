@@ -12,10 +12,10 @@ from stateward.api import (
     alarms,
     chassis,
     compute,
-    compute_resources,
     errors,
     events,
     identity,
+    image,
     inspector,
     journal,
     networking,
@@ -24,6 +24,7 @@ from stateward.api import (
 )
 from stateward.api.middleware import RequestMiddleware
 from stateward.api.networking import agents
+from stateward.api.networking import quotas as network_quotas
 from stateward.runtime import Runtime
 
 
@@ -53,8 +54,9 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         identity.router,
         networking.router,
         agents.router,
-        compute.router,
-        compute_resources.router,
+        network_quotas.router,
+        *compute.routers,
+        *image.routers,
         inspector.router,
         system.router,
         chassis.router,

@@ -29,8 +29,7 @@ def _register(server: LiveServer, token: str, host: str, n: int) -> list[str]:
                 json={
                     "server": {
                         "name": f"{host}-{i}",
-                        "flavorRef": "f",
-                        "imageRef": "i",
+                        "flavorRef": "1",
                         "host": host,
                     }
                 },
