@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from stateward import __version__
 from stateward.api import (
+    alarm_quotas,
     alarms,
     chassis,
     compute,
@@ -60,6 +61,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         inspector.router,
         system.router,
         chassis.router,
+        alarm_quotas.router,
         alarms.router,
         events.router,
         journal.router,

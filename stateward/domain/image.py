@@ -23,8 +23,17 @@ ACTIVE = "active"
 KILLED = "killed"
 DELETED = "deleted"
 DEACTIVATED = "deactivated"
-STATUSES = (QUEUED, SAVING, ACTIVE, KILLED, DELETED, "pending_delete", DEACTIVATED, "uploading",
-            "importing")  # fmt: skip
+STATUSES = (
+    QUEUED,
+    SAVING,
+    ACTIVE,
+    KILLED,
+    DELETED,
+    "pending_delete",
+    DEACTIVATED,
+    "uploading",
+    "importing",
+)
 
 VISIBILITIES = ("public", "private", "shared", "community")
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
@@ -126,8 +135,9 @@ def check_visibility_change(visibility: str, *, admin: bool) -> None:
 
 
 def _fail(key: str, value: Any, why: str) -> InvalidInput:
-    return InvalidInput(f"Provided object does not match schema 'image': {value!r} {why} "
-                        f"Failed validating '{key}'")  # fmt: skip
+    return InvalidInput(
+        f"Provided object does not match schema 'image': {value!r} {why} Failed validating '{key}'"
+    )
 
 
 def validate_attribute(key: str, value: Any) -> Any:
@@ -191,8 +201,10 @@ def new_image(body: dict[str, Any], project_id: str | None, now: datetime, *, ad
         try:
             image_id = str(uuid.UUID(str(image_id)))
         except ValueError:
-            raise InvalidInput(f"Provided object does not match schema 'image': id {image_id!r}"
-                               " does not match the uuid pattern.")  # fmt: skip
+            raise InvalidInput(
+                f"Provided object does not match schema 'image': id {image_id!r}"
+                " does not match the uuid pattern."
+            )
     owner = project_id
     if "owner" in body:
         owner = validate_attribute("owner", body.pop("owner"))

@@ -165,8 +165,10 @@ class ImageService:
             if image.status != new and not await repo.set_status(
                 image.id, old, new, updated_at=utcnow()
             ):
-                raise Forbidden(f"Not allowed to {'re' if active else 'de'}activate an image "
-                                f"in status '{image.status}'")  # fmt: skip
+                raise Forbidden(
+                    f"Not allowed to {'re' if active else 'de'}activate an image "
+                    f"in status '{image.status}'"
+                )
             image = await repo.get(image.id) or image
             uow.emit(image_event("update", image))
             await uow.commit()
@@ -227,8 +229,9 @@ class ImageService:
         """The image and its data (verified while it streams); 204 when there is none."""
         image = await self.get(image_id, caller)
         if image.status == rules.DEACTIVATED and not caller.admin:
-            raise Forbidden("The requested image has been deactivated. Image data download "
-                            "is forbidden.")  # fmt: skip
+            raise Forbidden(
+                "The requested image has been deactivated. Image data download is forbidden."
+            )
         if not image.location or not self.files.exists(image.location):
             raise NoData(f"Image {image_id} has no data.")
         return image, self._verified(image)
@@ -294,8 +297,10 @@ class ImageService:
         self, image_id: str, member_id: str, status: Any, caller: Caller
     ) -> Member:
         if status not in rules.MEMBER_STATUSES:
-            raise InvalidInput(f"Provided object does not match schema 'member': {status!r} is "
-                               f"not one of {list(rules.MEMBER_STATUSES)}")  # fmt: skip
+            raise InvalidInput(
+                f"Provided object does not match schema 'member': {status!r} is "
+                f"not one of {list(rules.MEMBER_STATUSES)}"
+            )
         async with self.store.uow() as uow:
             repo = ImageRepository(uow)
             image = await self._visible(repo, image_id, caller)

@@ -87,9 +87,14 @@ class ServerPorts:
         return wanted
 
     async def allocate(
-        self, uow: UnitOfWork, server_id: str, project_id: str, host: str, zone: str,
+        self,
+        uow: UnitOfWork,
+        server_id: str,
+        project_id: str,
+        host: str,
+        zone: str,
         wanted: list[Wanted],
-    ) -> list[tuple[Port, bool]]:  # fmt: skip
+    ) -> list[tuple[Port, bool]]:
         """Create or bind each port on ``host``; returns (port, created by the server)."""
         owner = f"compute:{zone}"
         result = []

@@ -15,8 +15,12 @@ from stateward.domain.identity import AuthContext
 router = APIRouter(prefix="/image", tags=["image"])
 
 # Glance's API versions; Stateward implements the v2 image and member calls of 2.16.
-VERSIONS = (("v2.16", "CURRENT"), ("v2.15", "SUPPORTED"), ("v2.9", "SUPPORTED"), ("v2.0",
-            "SUPPORTED"))  # fmt: skip
+VERSIONS = (
+    ("v2.16", "CURRENT"),
+    ("v2.15", "SUPPORTED"),
+    ("v2.9", "SUPPORTED"),
+    ("v2.0", "SUPPORTED"),
+)
 
 
 def _versions(request: Request) -> dict[str, Any]:
