@@ -56,17 +56,10 @@ class NatsServer:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            "nats-server",
-            "-js",
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "-sd",
-            str(self.store_dir),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+            "nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port),
+            "-sd", str(self.store_dir),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
         assert self.proc.stderr is not None
         async with asyncio.timeout(10):
             async for line in self.proc.stderr:

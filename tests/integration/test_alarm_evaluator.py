@@ -66,12 +66,9 @@ async def test_two_evaluators_racing_on_one_event_fire_once(db_url: str, tmp_pat
                 new_alarm("race", {"event_type": "compute.instance.update"}, (hook.url,)), ACTOR
             )
             other = AlarmEvaluator(
-                runtime.store,
-                runtime.bus,
-                runtime.alarms,
-                runtime.alarm_notifier,
+                runtime.store, runtime.bus, runtime.alarms, runtime.alarm_notifier,
                 resync_interval=0,
-            )
+            )  # fmt: skip
             await other.reload()
             mine = runtime.alarm_evaluator
             assert mine is not None

@@ -40,19 +40,11 @@ def _alarm_flow(server: LiveServer, tmp_path: Path) -> None:
 
     with WebhookReceiver() as hook:
         created = alice.json(
-            "alarm",
-            "create",
-            "--type",
-            "event",
-            "--name",
-            "vm-error",
-            "--event-type",
-            "compute.instance.update",
-            "--query",
-            "traits.state=string::error",
-            "--alarm-action",
-            f"{hook.url}/alarm",
-        )
+            "alarm", "create", "--type", "event", "--name", "vm-error",
+            "--event-type", "compute.instance.update",
+            "--query", "traits.state=string::error",
+            "--alarm-action", f"{hook.url}/alarm",
+        )  # fmt: skip
         alarm_id = created["alarm_id"]
         assert created["name"] == "vm-error"
         assert created["type"] == "event"
@@ -85,33 +77,21 @@ def _alarm_flow(server: LiveServer, tmp_path: Path) -> None:
 
         # non-matching trait, then the same trait in another project: nothing fires
         publish(
-            server,
-            admin_token,
-            event_type="compute.instance.update",
-            project_id=demo_project,
+            server, admin_token, event_type="compute.instance.update", project_id=demo_project,
             traits={"instance_id": "vm-1", "state": "active"},
-        )
+        )  # fmt: skip
         publish(
-            server,
-            admin_token,
-            event_type="compute.instance.update",
-            project_id=admin_project,
+            server, admin_token, event_type="compute.instance.update", project_id=admin_project,
             traits={"instance_id": "vm-2", "state": "error"},
-        )
+        )  # fmt: skip
         publish(
-            server,
-            admin_token,
-            event_type="compute.instance.delete.end",
-            project_id=demo_project,
-            traits={"instance_id": "vm-1", "state": "error"},
-        )
+            server, admin_token, event_type="compute.instance.delete.end",
+            project_id=demo_project, traits={"instance_id": "vm-1", "state": "error"},
+        )  # fmt: skip
         matching = publish(
-            server,
-            admin_token,
-            event_type="compute.instance.update",
-            project_id=demo_project,
+            server, admin_token, event_type="compute.instance.update", project_id=demo_project,
             traits={"instance_id": "vm-1", "state": "error", "host": "compute-7"},
-        )
+        )  # fmt: skip
         received = hook.wait_for(1)
         time.sleep(0.5)  # anything wrongly fired would have arrived by now
         assert len(hook.received) == 1, hook.received
@@ -131,12 +111,9 @@ def _alarm_flow(server: LiveServer, tmp_path: Path) -> None:
 
         # repeat_actions=false: a second matching event does not fire again
         publish(
-            server,
-            admin_token,
-            event_type="compute.instance.update",
-            project_id=demo_project,
+            server, admin_token, event_type="compute.instance.update", project_id=demo_project,
             traits={"instance_id": "vm-3", "state": "error"},
-        )
+        )  # fmt: skip
         time.sleep(0.5)
         assert len(hook.received) == 1
 
@@ -174,33 +151,16 @@ def test_log_actions_are_admin_only(tmp_path: Path) -> None:
     with running_server(tmp_path) as server:
         alice = make_user(server, tmp_path, "demo", "alice")
         refused = alice.run(
-            "alarm",
-            "create",
-            "--type",
-            "event",
-            "--name",
-            "a1",
-            "--event-type",
-            "x.y",
-            "--alarm-action",
-            "log://",
-            check=False,
-        )
+            "alarm", "create", "--type", "event", "--name", "a1", "--event-type", "x.y",
+            "--alarm-action", "log://", check=False,
+        )  # fmt: skip
         assert refused.returncode != 0
         assert "not authorized to create action: log://" in refused.stderr
         admin = OpenStackCLI(server, tmp_path)
         created = admin.json(
-            "alarm",
-            "create",
-            "--type",
-            "event",
-            "--name",
-            "a1",
-            "--event-type",
-            "x.y",
-            "--alarm-action",
-            "log://",
-        )
+            "alarm", "create", "--type", "event", "--name", "a1", "--event-type", "x.y",
+            "--alarm-action", "log://",
+        )  # fmt: skip
         assert created["alarm_actions"] == ["log://"]
         capabilities = admin.json("alarming", "capabilities", "list")
         assert capabilities["api"]["alarms:query:complex"] is True

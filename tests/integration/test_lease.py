@@ -71,15 +71,9 @@ async def role_processes(
     for n in range(2):
         with (tmp_path / f"role-{n}.log").open("wb") as log:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-c",
-                ROLE_PROCESS,
-                pg_url,
-                f"process-{n}",
-                env=python_env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-            )
+                sys.executable, "-c", ROLE_PROCESS, pg_url, f"process-{n}",
+                env=python_env, stdout=asyncio.subprocess.PIPE, stderr=log,
+            )  # fmt: skip
         procs[proc.pid] = proc
         readers.append(asyncio.create_task(leaders.read(proc)))
     try:

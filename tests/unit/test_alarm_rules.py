@@ -71,7 +71,7 @@ def fires(a: Alarm, e: Envelope) -> bool:
         (q("traits.vcpus", "eq", "8", "string"), {"vcpus": 8}, True),
         (q("event_type", "eq", "compute.instance.update"), {}, True),
     ],
-)
+)  # fmt: skip
 def test_query_items_compare_traits_with_type_conversion(
     query: dict[str, str], traits: dict[str, object], expected: bool
 ) -> None:
@@ -123,23 +123,17 @@ def test_fired_alarm_without_repeat_does_not_fire_again_but_repeating_one_does()
         ({"query": [q("traits.a b", "eq", "1")]}, "Query value or traits invalid"),
         ({"query": [{"field": "payload.x", "op": "eq", "value": "1"}]}, "must be traits.<name>"),
         ({"query": [{"field": "traits.a", "op": "like", "value": "1"}]}, "'like' is not one of eq"),
-        (
-            {"query": [{"field": "traits.a", "op": "eq", "value": "x", "type": "integer"}]},
-            "Unable to convert the value x to the expected data type integer",
-        ),
-        (
-            {"query": [{"field": "traits.a", "op": "eq", "value": "maybe", "type": "boolean"}]},
-            "expected data type boolean",
-        ),
-        (
-            {"query": [{"field": "traits.a", "op": "eq", "value": "1", "type": "datetime"}]},
-            "The data type datetime is not supported",
-        ),
+        ({"query": [{"field": "traits.a", "op": "eq", "value": "x", "type": "integer"}]},
+         "Unable to convert the value x to the expected data type integer"),
+        ({"query": [{"field": "traits.a", "op": "eq", "value": "maybe", "type": "boolean"}]},
+         "expected data type boolean"),
+        ({"query": [{"field": "traits.a", "op": "eq", "value": "1", "type": "datetime"}]},
+         "The data type datetime is not supported"),
         ({"query": [{"field": "traits.a", "op": "eq"}]}, "value is required"),
         ({"query": "traits.a=1"}, "query: must be a list"),
         ({"event_type": "x", "bogus": 1}, "unknown key(s) bogus"),
     ],
-)
+)  # fmt: skip
 def test_invalid_rules_are_refused_with_a_message(rule: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidInput) as err:
         parse_event_rule(rule)
