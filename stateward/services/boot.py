@@ -232,9 +232,12 @@ class BootService:
             SCHEDULED.labels("forced").inc()
             zone = request.zone or self.config.default_availability_zone
             return HostState(request.host, zone, True, True, None)
+        hosts = await self.hosts(uow)
+        zones = {h.zone for h in hosts} | {self.config.default_availability_zone}
+        if request.zone is not None and request.zone not in zones:
+            raise InvalidInput("The requested availability zone is not available")
         candidates = scheduler.weigh(
-            scheduler.filter_hosts(await self.hosts(uow), wanted, request.zone, self.ratios),
-            self.ratios,
+            scheduler.filter_hosts(hosts, wanted, request.zone, self.ratios), self.ratios
         )
         for candidate in candidates:
             await repo.lock_host(candidate.host)
