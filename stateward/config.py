@@ -183,6 +183,16 @@ class AgentConfig(Section):
         default=None,
         description="Heartbeat transport; default nats when bus.url is NATS, else http",
     )
+    external_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description="Reported at registration: availability_zone, and capacity as vcpus, "
+        "memory_mb, disk_gb (what the scheduler fits servers into)",
+    )
+    report_capacity: bool = Field(
+        default=False,
+        description="Report this machine's CPUs, memory and state-directory disk as capacity "
+        "(unless external_ids gives them)",
+    )
     jitter: float = Field(default=0.1, ge=0, le=0.5, description="Fraction of report_interval")
     max_backoff: float = Field(default=5.0, gt=0, description="Longest wait between retries (s)")
     services: list[LocalServiceConfig] = Field(default_factory=list)
