@@ -8,15 +8,15 @@ the server deletes the ports it created and unbinds the ones it was given, as No
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from stateward.domain import network as net_rules
 from stateward.domain.compute import NetworkRequest
 from stateward.domain.errors import Conflict, InvalidInput
-from stateward.domain.events import utcnow
 from stateward.domain.network import Network, Port
-from stateward.services.network import NetworkService, _event, port_traits, port_view
+from stateward.services.network import NetworkService
+from stateward.services.network.ports import Ports
 from stateward.store.db import UnitOfWork
 from stateward.store.repositories.network import NetworkRepository
 
@@ -151,50 +151,12 @@ class ServerPorts:
                 )
         return out
 
-    # the network service's in-transaction steps ------------------------------------------
+    # the network service's steps, in the server's transaction ----------------------------
     async def _create(self, uow: UnitOfWork, project_id: str, attrs: dict[str, Any]) -> Port:
-        network = self.network
-        repo = NetworkRepository(uow)
-        now = utcnow()
-        port = Port(
-            id=str(__import__("uuid").uuid4()),
-            project_id=project_id,
-            network_id=attrs["network_id"],
-            mac_address="",
-            device_id=attrs["device_id"],
-            device_owner=attrs["device_owner"],
-            binding_host_id=attrs["binding:host_id"],
-            created_at=now,
-            updated_at=now,
-        )
-        net = await repo.get_network(port.network_id)
-        assert net is not None
-        await network._bind(uow, port)
-        await network._insert_with_mac(repo, port, None)
-        port.fixed_ips = await network._allocate_ips(repo, port, net, attrs.get("fixed_ips"))
-        uow.emit(
-            _event("port", "create", project_id, port.id, port_view(port), **port_traits(port))
-        )
-        return port
+        return await self.network.ports.add(uow, project_id, attrs)
 
     async def _update(self, uow: UnitOfWork, port: Port, changes: dict[str, Any]) -> Port:
-        before = replace(port)
-        port.device_id = changes["device_id"]
-        port.device_owner = changes["device_owner"]
-        if changes["binding:host_id"] != port.binding_host_id:
-            port.binding_host_id = changes["binding:host_id"]
-            await self.network._bind(uow, port)
-        port.revision_number += 1
-        port.updated_at = utcnow()
-        await NetworkRepository(uow).update_port(port)
-        traits = port_traits(port)
-        traits["old_status"] = before.status
-        traits["old_data_plane_status"] = before.data_plane_status
-        uow.emit(_event("port", "update", port.project_id, port.id, port_view(port), **traits))
-        return port
+        return await self.network.ports.change(uow, port, changes)
 
     async def _delete(self, uow: UnitOfWork, port: Port) -> None:
-        await NetworkRepository(uow).delete_port(port.id)
-        uow.emit(
-            _event("port", "delete", port.project_id, port.id, port_view(port), **port_traits(port))
-        )
+        await Ports.remove(uow, port)

@@ -12,12 +12,20 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from stateward.api.body import json_body, resource_body
 from stateward.api.deps import get_project_context, get_runtime, target
+from stateward.api.networking.root import EXTENSIONS
 from stateward.domain.errors import InvalidInput
 from stateward.domain.identity import AuthContext
 from stateward.identity.policy import register, rule
 from stateward.runtime import Runtime
 
 router = APIRouter(prefix="/networking/v2.0/quotas", tags=["networking"])
+
+EXTENSIONS.extend(
+    [
+        ("quotas", "Quota management support", "Expose functions for quotas management"),
+        ("quota_details", "Quota details management support", "Expose quota usage details"),
+    ]
+)
 
 register(
     [
