@@ -16,6 +16,7 @@ from stateward.api import (
     errors,
     events,
     identity,
+    identity_admin,
     inspector,
     journal,
     networking,
@@ -51,6 +52,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     errors.install(app)
     for router in (
         identity.router,
+        identity_admin.router,
         networking.router,
         agents.router,
         compute.router,
