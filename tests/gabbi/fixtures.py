@@ -27,7 +27,15 @@ class LiveServerFixture(GabbiFixture):
         for project, user in (("demo", "alice"), ("other", "mallory")):
             _server.stateward("project", "create", project)
             _server.stateward(
-                "user", "create", user, "--password", "pw-test", "--project", project, "--role", "member"
+                "user",
+                "create",
+                user,
+                "--password",
+                "pw-test",
+                "--project",
+                project,
+                "--role",
+                "member",
             )
         os.environ["ADMIN_TOKEN"] = _server.token()
         os.environ["MEMBER_TOKEN"] = _server.token("alice", "pw-test", "demo")

@@ -83,7 +83,9 @@ def test_identity_commands_give_a_member_access_through_the_openstack_cli(tmp_pa
         assert admin.json("network", "list") != []
         assert alice.json("network", "list")[0]["Name"] == "mine"
 
-        duplicate = server.stateward("user", "create", "alice", "--password", "pw-other", check=False)
+        duplicate = server.stateward(
+            "user", "create", "alice", "--password", "pw-other", check=False
+        )
         assert duplicate.returncode == 1
         assert "already exists" in duplicate.stderr
 

@@ -105,7 +105,15 @@ def _exercise(server: LiveServer, tmp_path: Path) -> None:
     # A consumer's service account (application credential with the service role) may post.
     server.stateward("project", "create", "services")
     server.stateward(
-        "user", "create", "vnfm", "--password", "pw-test", "--project", "services", "--role", "service"
+        "user",
+        "create",
+        "vnfm",
+        "--password",
+        "pw-test",
+        "--project",
+        "services",
+        "--role",
+        "service",
     )
     cred = json.loads(
         server.stateward(

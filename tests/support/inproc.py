@@ -82,7 +82,11 @@ class Stack:
     async def headers(
         self, user: str = "admin", project: str = "admin", mv: str | None = None
     ) -> dict[str, str]:
-        h = {"X-Auth-Token": await self.token(user, project, PASSWORD if user == "admin" else "pw-test")}
+        h = {
+            "X-Auth-Token": await self.token(
+                user, project, PASSWORD if user == "admin" else "pw-test"
+            )
+        }
         if mv:
             h["OpenStack-API-Version"] = f"compute {mv}"
         return h
