@@ -20,6 +20,7 @@ from stateward.api import (
     inspector,
     journal,
     networking,
+    not_implemented,
     profiles,
     system,
 )
@@ -66,6 +67,8 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         profiles.router,
     ):
         app.include_router(router)
+    # Last of all routes: what no router above serves is "not implemented", per service.
+    not_implemented.install(app)
     app.add_middleware(compute.MicroversionHeaders)
     app.add_middleware(RequestMiddleware, max_body_bytes=runtime.settings.server.max_body_bytes)
     return app
