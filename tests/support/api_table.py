@@ -44,8 +44,12 @@ class Row:
 def load(source: Path = SOURCE) -> list[Row]:
     data: dict[str, Any] = yaml.safe_load(source.read_text())
     rows = []
+    known = {"resource", "implemented", "paths", "exact", "probe", "cli"}
     for api in data["apis"]:
         for row in api["rows"]:
+            unknown = set(row) - known
+            if unknown:
+                raise ValueError(f"{source.name}: {api['api']}: unknown keys {sorted(unknown)}")
             rows.append(
                 Row(
                     api=api["api"],
