@@ -84,4 +84,3 @@ def test_the_marked_commands_run_as_written(tmp_path: Path, doc: Path) -> None:
         finally:
             for agent in agents:
                 agent.stop()
-
