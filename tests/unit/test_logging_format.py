@@ -42,5 +42,5 @@ def test_auto_is_the_default_and_the_setting_is_checked() -> None:
     assert load_settings().logging.format == "auto"
     from stateward.config import ConfigError
 
-    with pytest.raises(ConfigError, match="logging.format"):
+    with pytest.raises(ConfigError, match=r"logging\.format"):
         load_settings(**{"logging.format": "xml"})
