@@ -93,18 +93,18 @@ async def record_load(store: Store, networks: int, ports: int, updates: int) -> 
     per_net = max(1, ports // networks)
     port_ids: list[str] = []
     for i in range(networks):
-        net = await service.create_network("bench", {"name": f"n{i}"})
-        await service.create_subnet(
+        net = await service.networks.create("bench", {"name": f"n{i}"})
+        await service.subnets.create(
             "bench", {"network_id": net.id, "cidr": f"10.{i // 250}.{i % 250}.0/24"}
         )
         for p in range(per_net):
-            port = await service.create_port("bench", {"network_id": net.id, "name": f"p{p}"})
+            port = await service.ports.create("bench", {"network_id": net.id, "name": f"p{p}"})
             port_ids.append(port.id)
     for round_ in range(updates):
         for port_id in port_ids:
-            await service.update_port(port_id, {"name": f"u{round_}"})
+            await service.ports.update(port_id, {"name": f"u{round_}"})
     for port_id in port_ids[::10]:
-        await service.delete_port(port_id)
+        await service.ports.delete(port_id)
     async with store.uow(readonly=True) as uow:
         return sum((await JournalRepository(uow).counts()).values())
 

@@ -1,16 +1,14 @@
 """Request bodies, validated at the edge the way Neutron's attribute maps do it.
 
-Each resource declares its attributes: which may be set on create, which on update, how each is
-converted. Unknown attributes are refused with 400; a read-only attribute a client echoes back
-unchanged (as OpenStack clients do on update) is accepted and ignored.
+The converters here check one value and return it converted (``is_string(255)``,
+``is_bool``...); Neutron's attribute maps (``api/networking/resource.py``) are built from them.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -40,15 +38,6 @@ def resource_body(payload: Any, key: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidInput(f"Invalid input: '{key}' must be an object.")
     return body
-
-
-@dataclass(frozen=True)
-class Attr:
-    convert: Converter
-    post: bool = False
-    put: bool = False
-    required: bool = False
-    policy: str | None = None  # an extra policy rule needed to set it
 
 
 def is_string(max_len: int = 255) -> Converter:
@@ -152,39 +141,3 @@ def one_of(*choices: Any, nullable: bool = False) -> Converter:
 
 def anything(_name: str, value: Any) -> Any:
     return value
-
-
-def validate_create(body: Mapping[str, Any], attrs: Mapping[str, Attr]) -> dict[str, Any]:
-    unknown = sorted(k for k in body if k not in attrs)
-    if unknown:
-        raise InvalidInput(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
-    result: dict[str, Any] = {}
-    for name, attr in attrs.items():
-        if name in body:
-            if not attr.post:
-                raise InvalidInput(f"Attribute '{name}' not allowed in POST")
-            result[name] = attr.convert(name, body[name])
-        elif attr.required:
-            raise InvalidInput(
-                f"Failed to parse request. Required attribute '{name}' not specified"
-            )
-    return result
-
-
-def validate_update(
-    body: Mapping[str, Any], attrs: Mapping[str, Attr], current: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Changes to apply; read-only attributes are accepted only when unchanged."""
-    unknown = sorted(k for k in body if k not in attrs and k not in current)
-    if unknown:
-        raise InvalidInput(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
-    result: dict[str, Any] = {}
-    for name, value in body.items():
-        attr = attrs.get(name)
-        if attr is not None and attr.put:
-            result[name] = attr.convert(name, value)
-        elif name in current and current[name] == value:
-            continue
-        else:
-            raise InvalidInput(f"Cannot update read-only attribute {name}")
-    return result

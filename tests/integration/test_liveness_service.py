@@ -266,14 +266,14 @@ async def test_port_bound_to_a_dead_chassis_fails_binding_with_a_notification(
     await liveness.register("alive-host", "10.0.0.1")
     await liveness.register("dead-host", "10.0.0.2")
     network = NetworkService(world.store, NetworkConfig(), binding_check=liveness.host_alive)
-    net = await network.create_network("p1", {"name": "n"})
+    net = await network.networks.create("p1", {"name": "n"})
     await asyncio.sleep(0.4)  # dead-host misses its deadline
     await liveness.report("alive-host", None)
-    good = await network.create_port("p1", {"network_id": net.id, "binding:host_id": "alive-host"})
+    good = await network.ports.create("p1", {"network_id": net.id, "binding:host_id": "alive-host"})
     assert good.binding_vif_type == "ovs"
-    bad = await network.create_port("p1", {"network_id": net.id, "binding:host_id": "dead-host"})
+    bad = await network.ports.create("p1", {"network_id": net.id, "binding:host_id": "dead-host"})
     assert bad.binding_vif_type == "binding_failed"
-    unknown = await network.create_port("p1", {"network_id": net.id, "binding:host_id": "nope"})
+    unknown = await network.ports.create("p1", {"network_id": net.id, "binding:host_id": "nope"})
     assert unknown.binding_vif_type == "binding_failed"
     await eventually(lambda: len(world.of("port.binding.failed")) == 2)
     failed = world.of("port.binding.failed")
@@ -286,4 +286,4 @@ async def test_port_bound_to_a_dead_chassis_fails_binding_with_a_notification(
         world.store, NetworkConfig(), binding_check=liveness.host_alive, refuse_dead_binding=True
     )
     with pytest.raises(Conflict, match="dead-host is down"):
-        await strict.create_port("p1", {"network_id": net.id, "binding:host_id": "dead-host"})
+        await strict.ports.create("p1", {"network_id": net.id, "binding:host_id": "dead-host"})

@@ -1,12 +1,11 @@
-"""Neutron's attribute maps for the core resources: what may be set, when, and how it parses."""
+"""Neutron's attribute maps for the core resources: what may be set, when, how it parses,
+and what a list may filter on."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from stateward.api.body import (
-    Attr,
-    anything,
     is_bool,
     is_dict,
     is_int,
@@ -17,20 +16,22 @@ from stateward.api.body import (
     is_uuid,
     one_of,
 )
+from stateward.api.listing import to_bool, to_int
+from stateward.api.networking.resource import Attribute
 from stateward.domain.errors import InvalidInput
 from stateward.domain.network import DATA_PLANE_STATUSES, NETWORK_TYPES, PORT_STATUSES, VNIC_TYPES
 
-READ_ONLY = Attr(anything)
+SEEN = Attribute(is_filter=str)  # read-only, filterable
 
-COMMON: dict[str, Attr] = {
-    "id": READ_ONLY,
-    "revision_number": READ_ONLY,
-    "created_at": READ_ONLY,
-    "updated_at": READ_ONLY,
-    "name": Attr(is_string(255), post=True, put=True),
-    "description": Attr(is_string(255), post=True, put=True),
-    "tenant_id": Attr(is_project_id, post=True),
-    "project_id": Attr(is_project_id, post=True),
+COMMON: dict[str, Attribute] = {
+    "id": SEEN,
+    "revision_number": Attribute(is_filter=to_int),
+    "created_at": Attribute(),
+    "updated_at": Attribute(),
+    "name": Attribute(is_string(255), allow_post=True, allow_put=True, is_filter=str),
+    "description": Attribute(is_string(255), allow_post=True, allow_put=True, is_filter=str),
+    "tenant_id": Attribute(is_project_id, allow_post=True, is_filter=str),
+    "project_id": Attribute(is_project_id, allow_post=True, is_filter=str),
 }
 
 
@@ -53,7 +54,8 @@ def _pool(name: str, value: Any) -> dict[str, str]:
     return {"start": is_string(64)(name, value["start"]), "end": is_string(64)(name, value["end"])}
 
 
-def _route(name: str, value: Any) -> dict[str, str]:
+def route(name: str, value: Any) -> dict[str, str]:
+    """A ``{destination, nexthop}`` pair (subnets' host_routes, routers' routes)."""
     if not isinstance(value, dict) or set(value) != {"destination", "nexthop"}:
         raise InvalidInput(
             f"Invalid input for {name}. Reason: routes need destination and nexthop."
@@ -71,59 +73,71 @@ def _unsupported_list(name: str, value: Any) -> list[Any]:
     )
 
 
-NETWORK: dict[str, Attr] = {
+NETWORK: dict[str, Attribute] = {
     **COMMON,
-    "admin_state_up": Attr(is_bool, post=True, put=True),
-    "shared": Attr(is_bool, post=True, put=True, policy="shared"),
-    "router:external": Attr(is_bool, post=True, put=True, policy="router:external"),
-    "mtu": Attr(is_int(68, 9216), post=True, put=True),
-    "provider:network_type": Attr(
-        one_of(*NETWORK_TYPES), post=True, policy="provider:network_type"
+    "admin_state_up": Attribute(is_bool, allow_post=True, allow_put=True, is_filter=to_bool),
+    "shared": Attribute(
+        is_bool, allow_post=True, allow_put=True, enforce_policy=True, is_filter=to_bool
     ),
-    "provider:physical_network": Attr(
-        is_nullable_string(64), post=True, policy="provider:physical_network"
+    "router:external": Attribute(
+        is_bool, allow_post=True, allow_put=True, enforce_policy=True, is_filter=to_bool
     ),
-    "provider:segmentation_id": Attr(
-        is_int(1, 2**32 - 1, nullable=True), post=True, policy="provider:segmentation_id"
+    "mtu": Attribute(is_int(68, 9216), allow_post=True, allow_put=True, is_filter=to_int),
+    "provider:network_type": Attribute(
+        one_of(*NETWORK_TYPES), allow_post=True, enforce_policy=True, is_filter=str
     ),
-    "port_security_enabled": Attr(is_bool, post=True, put=True),
-    "availability_zone_hints": Attr(is_list_of(is_string(255)), post=True),
-    "status": READ_ONLY,
-    "subnets": READ_ONLY,
+    "provider:physical_network": Attribute(
+        is_nullable_string(64), allow_post=True, enforce_policy=True, is_filter=str
+    ),
+    "provider:segmentation_id": Attribute(
+        is_int(1, 2**32 - 1, nullable=True), allow_post=True, enforce_policy=True, is_filter=to_int
+    ),
+    "port_security_enabled": Attribute(is_bool, allow_post=True, allow_put=True),
+    "availability_zone_hints": Attribute(is_list_of(is_string(255)), allow_post=True),
+    "status": SEEN,
+    "subnets": Attribute(),
 }
 
-SUBNET: dict[str, Attr] = {
+SUBNET: dict[str, Attribute] = {
     **COMMON,
-    "network_id": Attr(is_uuid, post=True, required=True),
-    "cidr": Attr(is_string(64), post=True, required=True),
-    "ip_version": Attr(one_of(4, 6), post=True),
-    "gateway_ip": Attr(is_nullable_string(64), post=True, put=True),
-    "enable_dhcp": Attr(is_bool, post=True, put=True),
-    "allocation_pools": Attr(is_list_of(_pool), post=True, put=True),
-    "dns_nameservers": Attr(is_list_of(is_string(64)), post=True, put=True),
-    "host_routes": Attr(is_list_of(_route), post=True, put=True),
-    "ipv6_address_mode": Attr(one_of(None, nullable=True), post=True),
-    "ipv6_ra_mode": Attr(one_of(None, nullable=True), post=True),
-    "subnetpool_id": Attr(one_of(None, nullable=True), post=True),
-    "use_default_subnetpool": Attr(is_bool, post=True),
+    "network_id": Attribute(is_uuid, allow_post=True, required=True, is_filter=str),
+    "cidr": Attribute(is_string(64), allow_post=True, required=True, is_filter=str),
+    "ip_version": Attribute(one_of(4, 6), allow_post=True, is_filter=to_int),
+    "gateway_ip": Attribute(is_nullable_string(64), allow_post=True, allow_put=True, is_filter=str),
+    "enable_dhcp": Attribute(is_bool, allow_post=True, allow_put=True, is_filter=to_bool),
+    "allocation_pools": Attribute(is_list_of(_pool), allow_post=True, allow_put=True),
+    "dns_nameservers": Attribute(is_list_of(is_string(64)), allow_post=True, allow_put=True),
+    "host_routes": Attribute(is_list_of(route), allow_post=True, allow_put=True),
+    "ipv6_address_mode": Attribute(one_of(None, nullable=True), allow_post=True),
+    "ipv6_ra_mode": Attribute(one_of(None, nullable=True), allow_post=True),
+    "subnetpool_id": Attribute(one_of(None, nullable=True), allow_post=True),
+    "use_default_subnetpool": Attribute(is_bool, allow_post=True),
 }
 
-PORT: dict[str, Attr] = {
+PORT: dict[str, Attribute] = {
     **COMMON,
-    "network_id": Attr(is_uuid, post=True, required=True),
-    "admin_state_up": Attr(is_bool, post=True, put=True),
-    "mac_address": Attr(is_string(32), post=True, policy="mac_address"),
-    "fixed_ips": Attr(is_list_of(_fixed_ip), post=True, put=True),
-    "device_id": Attr(is_string(255), post=True, put=True),
-    "device_owner": Attr(is_string(255), post=True, put=True),
-    "status": Attr(one_of(*PORT_STATUSES), put=True, policy="status"),
-    "data_plane_status": Attr(
-        one_of(*DATA_PLANE_STATUSES, nullable=True), put=True, policy="data_plane_status"
+    "network_id": Attribute(is_uuid, allow_post=True, required=True, is_filter=str),
+    "admin_state_up": Attribute(is_bool, allow_post=True, allow_put=True, is_filter=to_bool),
+    "mac_address": Attribute(is_string(32), allow_post=True, enforce_policy=True, is_filter=str),
+    "fixed_ips": Attribute(is_list_of(_fixed_ip), allow_post=True, allow_put=True),
+    "device_id": Attribute(is_string(255), allow_post=True, allow_put=True, is_filter=str),
+    "device_owner": Attribute(is_string(255), allow_post=True, allow_put=True, is_filter=str),
+    "status": Attribute(one_of(*PORT_STATUSES), allow_put=True, enforce_policy=True, is_filter=str),
+    "data_plane_status": Attribute(
+        one_of(*DATA_PLANE_STATUSES, nullable=True),
+        allow_put=True,
+        enforce_policy=True,
+        is_filter=str,
     ),
-    "binding:host_id": Attr(is_string(255), post=True, put=True, policy="binding:host_id"),
-    "binding:profile": Attr(is_dict, post=True, put=True, policy="binding:profile"),
-    "binding:vnic_type": Attr(one_of(*VNIC_TYPES), post=True, put=True),
-    "security_groups": Attr(_unsupported_list, post=True, put=True),
-    "port_security_enabled": Attr(is_bool, post=True, put=True),
-    "allowed_address_pairs": Attr(_unsupported_list, post=True, put=True),
+    "binding:host_id": Attribute(
+        is_string(255), allow_post=True, allow_put=True, enforce_policy=True, is_filter=str
+    ),
+    "binding:profile": Attribute(is_dict, allow_post=True, allow_put=True, enforce_policy=True),
+    "binding:vnic_type": Attribute(
+        one_of(*VNIC_TYPES), allow_post=True, allow_put=True, is_filter=str
+    ),
+    "binding:vif_type": SEEN,
+    "security_groups": Attribute(_unsupported_list, allow_post=True, allow_put=True),
+    "port_security_enabled": Attribute(is_bool, allow_post=True, allow_put=True),
+    "allowed_address_pairs": Attribute(_unsupported_list, allow_post=True, allow_put=True),
 }
