@@ -77,8 +77,49 @@ class IdentityConfig(Section):
         2.0, ge=0, description="How long a validated token is trusted without asking the store"
     )
     admin_password: SecretStr | None = Field(
-        None, description="Password of the bootstrap admin; generated and printed if unset."
+        None,
+        description="Password of the bootstrap admin at the first start; generated and written "
+        "to <state_dir>/clouds.yaml if unset.",
     )
+    password_min_length: int = Field(
+        6,
+        ge=1,
+        le=128,
+        description="Shortest password accepted for a user (empty or blank ones never are)",
+    )
+    password_regex: str | None = Field(
+        None, description="A regular expression every new password must match (Keystone's)"
+    )
+    password_regex_description: str = Field(
+        "", description="What password_regex requires, in words, shown when it is not met"
+    )
+    lockout_failure_attempts: int = Field(
+        6,
+        ge=0,
+        description="Failed authentications in a row that lock a user (0: never, Keystone's "
+        "lockout_failure_attempts)",
+    )
+    lockout_duration: float = Field(
+        300.0, gt=0, description="How long a locked user stays locked (s)"
+    )
+    address_failure_limit: int = Field(
+        30,
+        ge=0,
+        description="Failed authentications from one client address per address_failure_window "
+        "before it gets 429 (0: no limit)",
+    )
+    address_failure_window: float = Field(60.0, gt=0, description="The throttling window (s)")
+
+    @model_validator(mode="after")
+    def _valid_regex(self) -> IdentityConfig:
+        import re
+
+        if self.password_regex is not None:
+            try:
+                re.compile(self.password_regex)
+            except re.error as exc:
+                raise ValueError(f"password_regex is not a regular expression: {exc}") from None
+        return self
 
 
 class PolicyConfig(Section):
@@ -87,7 +128,10 @@ class PolicyConfig(Section):
 
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["json", "console"] = "json"
+    format: Literal["auto", "json", "console"] = Field(
+        "auto",
+        description="auto: human-readable when standard error is a terminal, JSON lines otherwise",
+    )
     file: Path | None = None
 
 

@@ -26,7 +26,7 @@ from stateward.services.alarms import AlarmService
 from stateward.services.boot import BootService
 from stateward.services.compute import ComputeService
 from stateward.services.flavors import FlavorService
-from stateward.services.identity import IdentityService
+from stateward.services.identity import Bootstrap, IdentityService
 from stateward.services.images import ImageService
 from stateward.services.inspector import Inspector
 from stateward.services.journal import JournalRole, JournalService
@@ -72,7 +72,7 @@ class Runtime:
             sweep_interval=settings.outbox.sweep_interval,
             retention=settings.outbox.sent_retention,
         )
-        self.identity = IdentityService(self.store, settings.identity)
+        self.identity = IdentityService(self.store, settings.identity, self.bus)
         self.liveness = LivenessService(self.store, self.bus, settings.liveness)
         self.network = NetworkService(
             self.store,
@@ -109,6 +109,7 @@ class Runtime:
         self.profiles = ProfileService(self.store, settings.profiler)
         self.profile_recorder = ProfileRecorder(self.profiles, settings.profiler)
         self.roles: list[Role] = [
+            self.identity,  # hears other processes' token revocations
             self.profile_recorder,
             self.relay,
             self.liveness.absorber,
@@ -151,11 +152,14 @@ class Runtime:
             self.roles.append(self.journal_role)
         else:
             self.journal = JournalService(self.store, settings.journal, self.process_id)
-        self.generated_admin_password: str | None = None
+        self.bootstrap: Bootstrap | None = None
         self._started: list[Role] = []
 
     async def prepare_database(self, *, migrate: bool) -> None:
-        """Migrate (an empty database always) and create the bootstrap identity."""
+        """Migrate (an empty database always) and create the bootstrap identity.
+
+        Raises InvalidInput when the configured admin password is refused (empty, too short).
+        """
         async with self._exclusive_setup():
             heads = await current_heads(self.settings.database_url)
             if migrate or not heads:
@@ -167,10 +171,10 @@ class Runtime:
             configured = self.settings.identity.admin_password
             password = (
                 configured.get_secret_value()
-                if configured
+                if configured is not None
                 else os.environ.get("STATEWARD_ADMIN_PASSWORD")
             )
-            self.generated_admin_password = await self.identity.bootstrap(password)
+            self.bootstrap = await self.identity.bootstrap(password)
             await self.flavors.bootstrap()
 
     @contextlib.asynccontextmanager

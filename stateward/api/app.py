@@ -16,10 +16,12 @@ from stateward.api import (
     errors,
     events,
     identity,
+    identity_admin,
     image,
     inspector,
     journal,
     networking,
+    not_implemented,
     profiles,
     system,
 )
@@ -53,6 +55,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     errors.install(app)
     for router in (
         identity.router,
+        identity_admin.router,
         networking.router,
         agents.router,
         network_quotas.router,
@@ -68,6 +71,8 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         profiles.router,
     ):
         app.include_router(router)
+    # Last of all routes: what no router above serves is "not implemented", per service.
+    not_implemented.install(app)
     app.add_middleware(compute.MicroversionHeaders)
     app.add_middleware(RequestMiddleware, max_body_bytes=runtime.settings.server.max_body_bytes)
     return app

@@ -147,9 +147,9 @@ def _compute_flow(server: LiveServer, tmp_path: Path) -> None:
     # A member may not force a host down.
     server.stateward("project", "create", "p2")
     server.stateward(
-        "user", "create", "alice", "--password", "pw", "--project", "p2", "--role", "member"
+        "user", "create", "alice", "--password", "pw-test", "--project", "p2", "--role", "member"
     )
-    alice = OpenStackCLI(server, tmp_path, username="alice", password="pw", project="p2")
+    alice = OpenStackCLI(server, tmp_path, username="alice", password="pw-test", project="p2")
     refused = alice.run("compute", "service", "set", "--down", "h1", "nova-compute", check=False)
     assert refused.returncode != 0
 

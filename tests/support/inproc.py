@@ -83,7 +83,11 @@ class Stack:
     async def headers(
         self, user: str = "admin", project: str = "admin", mv: str | None = None
     ) -> dict[str, str]:
-        h = {"X-Auth-Token": await self.token(user, project, PASSWORD if user == "admin" else "pw")}
+        h = {
+            "X-Auth-Token": await self.token(
+                user, project, PASSWORD if user == "admin" else "pw-test"
+            )
+        }
         if mv:
             h["OpenStack-API-Version"] = f"compute {mv}"
         return h
@@ -92,7 +96,7 @@ class Stack:
         """A user with password 'pw' and ``role`` on ``project`` (created if needed)."""
         with contextlib.suppress(Exception):
             await self.runtime.identity.create_project(project)
-        await self.runtime.identity.create_user(name, "pw", project=project, role=role)
+        await self.runtime.identity.create_user(name, "pw-test", project=project, role=role)
 
     async def add_chassis(self, *names: str) -> None:
         async with self.runtime.store.uow() as uow:
