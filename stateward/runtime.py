@@ -26,6 +26,7 @@ from stateward.services.alarms import AlarmService
 from stateward.services.boot import BootService
 from stateward.services.compute import ComputeService
 from stateward.services.flavors import FlavorService
+from stateward.services.hypervisors import HypervisorService
 from stateward.services.identity import Bootstrap, IdentityService
 from stateward.services.images import ImageService
 from stateward.services.inspector import Inspector
@@ -104,6 +105,7 @@ class Runtime:
         self.boot = BootService(
             self.store, server_ports, self.quotas, settings.scheduler, settings.liveness
         )
+        self.hypervisors = HypervisorService(self.store, self.boot)
         self.inspector = Inspector(self.store, self.bus, settings.compute, settings.inspector)
         set_process_name(self.process_id)  # names this process in its profile checkpoints
         self.profiles = ProfileService(self.store, settings.profiler)

@@ -50,6 +50,9 @@ def _catalog_flow(servers: list[LiveServer], tmp_path: Path) -> None:
             60,
             "both chassis up",
         )
+        # each chassis is a hypervisor with the address and capacity its agent reported
+        nodes = {h["Hypervisor Hostname"]: h for h in second.json("hypervisor", "list", "--long")}
+        assert (nodes["cmp1"]["Host IP"], nodes["cmp1"]["Memory MB"]) == ("198.18.7.1", 1536)
         # flavors: DevStack's set, and a new one with a property
         names = {f["Name"] for f in first.json("flavor", "list")}
         assert {"m1.tiny", "m1.small", "m1.xlarge", "m1.nano", "m1.micro"} <= names
@@ -175,6 +178,8 @@ def _catalog_flow(servers: list[LiveServer], tmp_path: Path) -> None:
         assert "vm3" not in {s["Name"] for s in first.json("server", "list")}
         net_refused = first.run("network", "create", "net2", check=False)
         assert net_refused.returncode != 0 and "Quota exceeded" in net_refused.stderr
+        nodes = {h["Hypervisor Hostname"]: h for h in first.json("hypervisor", "list", "--long")}
+        assert sorted(n["Memory MB Used"] for n in nodes.values()) == [512, 512]
         # deleting a server deletes the port it made
         second.run("server", "delete", "--wait", "vm1")
         ports = first.json("port", "list", "--long")

@@ -2,12 +2,14 @@
 
 ``versions``: discovery and microversions (``MicroversionHeaders`` puts the header on every
 /compute response); ``services`` (os-services, mark host down); ``servers``,
-``server_create``, ``server_views``, ``server_metadata``; ``flavors``; ``quotas``
+``server_create``, ``server_views``, ``server_metadata``; ``flavors``; ``hypervisors``;
+``quotas``
 (os-quota-sets, os-quota-class-sets, limits).
 """
 
 from stateward.api.compute import (
     flavors,
+    hypervisors,
     quotas,
     server_create,
     server_metadata,
@@ -29,6 +31,7 @@ routers = [
     servers.router,
     server_metadata.router,
     flavors.router,
+    hypervisors.router,
     quotas.router,
 ]
 
