@@ -95,6 +95,21 @@ def filter_hosts(
     ]
 
 
+def explain(hosts: list[HostState], wanted: Resources, zone: str | None, ratios: Ratios) -> str:
+    """How many hosts each filter left (the fault details an admin sees)."""
+    steps = [
+        ("AvailabilityZoneFilter", lambda h: zone is None or h.zone == zone),
+        ("ComputeFilter", lambda h: h.enabled and h.up),
+        ("resources", lambda h: fits(h, wanted, ratios)),
+    ]
+    left = list(hosts)
+    parts = [f"{len(left)} hosts"]
+    for name, keep in steps:
+        left = [h for h in left if keep(h)]
+        parts.append(f"{name} left {len(left)}")
+    return "; ".join(parts)
+
+
 def weigh(hosts: list[HostState], ratios: Ratios) -> list[HostState]:
     """Fewest servers first (spreading), then most free RAM, then by name (stable)."""
 
@@ -107,4 +122,8 @@ def weigh(hosts: list[HostState], ratios: Ratios) -> list[HostState]:
 
 
 def no_valid_host_fault(now: str, details: str = "") -> dict[str, Any]:
-    return {"code": 500, "message": NO_VALID_HOST, "created": now, "details": details}
+    """Nova's fault for a server nothing could take (``details`` are shown to admins only)."""
+    fault: dict[str, Any] = {"code": 500, "message": NO_VALID_HOST, "created": now}
+    if details:
+        fault["details"] = details
+    return fault

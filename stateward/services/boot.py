@@ -98,11 +98,11 @@ class BootService:
                 flavor=flavor.snapshot(),
             )
             wanted_resources = Resources(flavor.vcpus, flavor.ram, flavor.disk)
-            host = await self._place(uow, request, wanted_resources)
+            host, why = await self._place(uow, request, wanted_resources)
             repo = ComputeRepository(uow)
             if host is None:
                 server.vm_state = rules.ERROR
-                server.fault = scheduler.no_valid_host_fault(_iso(now))
+                server.fault = scheduler.no_valid_host_fault(_iso(now), why)
                 await repo.add_server(server)
                 uow.emit(instance_event(server, None, "compute.instance.create.error"))
                 await uow.commit()
@@ -221,7 +221,8 @@ class BootService:
 
     async def _place(
         self, uow: UnitOfWork, request: BootRequest, wanted: Resources
-    ) -> HostState | None:
+    ) -> tuple[HostState | None, str]:
+        """The host the server goes to, or None and why (the filters' counts)."""
         repo = ComputeRepository(uow)
         if request.host is not None:
             # an admin's named host: registered there as it is (Stateward's origin: servers
@@ -231,7 +232,7 @@ class BootService:
             await repo.lock_host(request.host)
             SCHEDULED.labels("forced").inc()
             zone = request.zone or self.config.default_availability_zone
-            return HostState(request.host, zone, True, True, None)
+            return HostState(request.host, zone, True, True, None), ""
         hosts = await self.hosts(uow)
         zones = {h.zone for h in hosts} | {self.config.default_availability_zone}
         if request.zone is not None and request.zone not in zones:
@@ -255,13 +256,16 @@ class BootService:
             )
             if scheduler.fits(current, wanted, self.ratios):
                 SCHEDULED.labels("placed").inc()
-                return current
+                return current, ""
         SCHEDULED.labels("no_valid_host").inc()
+        why = scheduler.explain(hosts, wanted, request.zone, self.ratios)
+        if candidates:
+            why += f"; all {len(candidates)} were claimed meanwhile"
         log.info(
             "no valid host",
-            extra={"project_id": request.project_id, "flavor": request.flavor_id},
+            extra={"project_id": request.project_id, "flavor": request.flavor_id, "why": why},
         )
-        return None
+        return None, why
 
 
 __all__ = ["BootService", "Wanted"]

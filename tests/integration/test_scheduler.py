@@ -118,6 +118,10 @@ async def test_filters_and_spreading(tmp_path: Path, db_url: str) -> None:
             "No valid host was found. There are not enough hosts available."
         )
         assert failed["fault"]["code"] == 500 and failed["hostId"] == ""
+        # admins see why: what each filter left (6 hosts, 5 in zone nova, 2 up and enabled)
+        assert failed["fault"]["details"] == (
+            "6 hosts; AvailabilityZoneFilter left 5; ComputeFilter left 2; resources left 0"
+        )
         listed = (await s.call("GET", f"{S}/detail", headers=h)).json()["servers"]
         assert {v["name"]: v["status"] for v in listed}["nope"] == "ERROR"
         # nothing fits: the error server still counts for the project (as Nova's does)
