@@ -215,3 +215,39 @@ def test_openstack_cli_catalog_on_postgresql_nats_two_processes(
             second.stop()
     finally:
         first.stop()
+
+
+def test_openstack_cli_shares_an_image_with_another_project(tmp_path: Path) -> None:
+    with running_server(tmp_path) as server:
+        admin = OpenStackCLI(server, tmp_path)
+        admin.run("project", "create", "other")
+        admin.run("user", "create", "--password", "bob-password-1", "--project", "other", "bob")
+        admin.run("role", "add", "--user", "bob", "--project", "other", "member")
+        data = tmp_path / "img"
+        data.write_bytes(os.urandom(4096))
+        image = admin.json(
+            "image",
+            "create",
+            "--file",
+            str(data),
+            "--disk-format",
+            "raw",
+            "--container-format",
+            "bare",
+            "--shared",
+            "cirros-shared",
+        )
+        admin.run("image", "add", "project", "cirros-shared", "other")
+        bob = OpenStackCLI(
+            server, tmp_path, username="bob", password="bob-password-1", project="other"
+        )
+        assert bob.json("image", "list") == []
+        pending = bob.json("image", "list", "--member-status", "pending")
+        assert [i["Name"] for i in pending] == ["cirros-shared"]
+        bob.run("image", "set", "--accept", image["id"])
+        assert [i["Name"] for i in bob.json("image", "list")] == ["cirros-shared"]
+        saved = tmp_path / "saved"
+        bob.run("image", "save", "--file", str(saved), image["id"])
+        assert saved.read_bytes() == data.read_bytes()
+        denied = bob.run("image", "delete", image["id"], check=False)
+        assert denied.returncode != 0

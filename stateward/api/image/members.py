@@ -17,9 +17,18 @@ from stateward.services.images import Caller
 router = APIRouter(prefix="/image/v2/images/{image_id}/members", tags=["image"])
 
 
+# What clients may echo back from a member they read (openstacksdk sends the member it has).
+READ_ONLY = {"member_id", "image_id", "created_at", "updated_at", "schema", "id", "member"}
+
+
 def _field(payload: Any, key: str) -> Any:
-    if not isinstance(payload, dict) or set(payload) != {key}:
+    if not isinstance(payload, dict) or key not in payload:
         raise InvalidInput(f"Provided object does not match schema 'member': '{key}' is required")
+    unknown = sorted(set(payload) - {key} - READ_ONLY)
+    if unknown:
+        raise InvalidInput(
+            f"Provided object does not match schema 'member': '{unknown[0]}' is not allowed"
+        )
     return payload[key]
 
 
