@@ -141,6 +141,24 @@ class ImageService:
             await uow.commit()
         return image
 
+    async def tag(self, image_id: str, tag: str, caller: Caller, *, add: bool) -> Image:
+        """Add or remove one tag, in one transaction (Glance's PUT/DELETE .../tags/{tag})."""
+        async with self.store.uow() as uow:
+            repo = ImageRepository(uow)
+            image = await self._visible(repo, image_id, caller)
+            rules.check_owner(image, caller.project_id, admin=caller.admin, what="tags")
+            if add:
+                image.tags = rules.validate_attribute("tags", [*image.tags, tag])
+            elif tag in image.tags:
+                image.tags = [t for t in image.tags if t != tag]
+            else:
+                raise NotFound(f"Tag {tag} not found on image {image_id}")
+            image.updated_at = utcnow()
+            await repo.save(image)
+            uow.emit(image_event("update", image))
+            await uow.commit()
+        return image
+
     async def delete(self, image_id: str, caller: Caller) -> None:
         async with self.store.uow() as uow:
             repo = ImageRepository(uow)

@@ -57,6 +57,12 @@ def _servers(tmp_path: Path, pg_url: str, nats_url: str, prefix: str) -> list[Li
     return [first, second]
 
 
+def _project_of(server: LiveServer, token: str) -> str:
+    with server.client(token) as c:
+        tok = c.get("/identity/v3/auth/tokens", headers={"X-Subject-Token": token}).json()
+    return str(tok["token"]["project"]["id"])
+
+
 async def _burst(
     servers: list[LiveServer],
     token: str,
@@ -82,9 +88,8 @@ async def test_quota_holds_under_concurrent_creates_in_two_processes(
     servers = await asyncio.to_thread(_servers, tmp_path, pg_url, nats_url, subject_prefix)
     try:
         token = servers[0].token()
+        project = _project_of(servers[0], token)
         with servers[0].client(token) as c:
-            tok = c.get("/identity/v3/auth/tokens", headers={"X-Subject-Token": token}).json()
-            project = tok["token"]["project"]["id"]
             c.put(f"/networking/v2.0/quotas/{project}", json={"quota": {"network": 5}})
             c.put(
                 f"/compute/v2.1/os-quota-sets/{project}",
@@ -123,9 +128,8 @@ async def test_no_host_is_over_committed_by_two_processes(
     servers = await asyncio.to_thread(_servers, tmp_path, pg_url, nats_url, subject_prefix)
     try:
         token = servers[0].token()
+        project = _project_of(servers[0], token)
         with servers[0].client(token) as c:
-            tok = c.get("/identity/v3/auth/tokens", headers={"X-Subject-Token": token}).json()
-            project = tok["token"]["project"]["id"]
             c.put(
                 f"/compute/v2.1/os-quota-sets/{project}",
                 json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}},

@@ -238,12 +238,7 @@ async def add_tag(
     runtime: Runtime = Depends(get_runtime),
 ) -> Response:
     runtime.policy.enforce("modify_image", ctx, target(ctx.project_id))
-    caller = Caller.of(ctx)
-    image = await runtime.images.get(image_id, caller)
-    if tag not in image.tags:
-        await runtime.images.update(
-            image_id, [{"op": "replace", "path": "/tags", "value": [*image.tags, tag]}], caller
-        )
+    await runtime.images.tag(image_id, tag, Caller.of(ctx), add=True)
     return Response(status_code=204)
 
 
@@ -255,13 +250,7 @@ async def delete_tag(
     runtime: Runtime = Depends(get_runtime),
 ) -> Response:
     runtime.policy.enforce("modify_image", ctx, target(ctx.project_id))
-    caller = Caller.of(ctx)
-    image = await runtime.images.get(image_id, caller)
-    if tag not in image.tags:
-        raise NotFound(f"Tag {tag} not found on image {image_id}")
-    tags = [t for t in image.tags if t != tag]
-    operations = [{"op": "replace", "path": "/tags", "value": tags}]
-    await runtime.images.update(image_id, operations, caller)
+    await runtime.images.tag(image_id, tag, Caller.of(ctx), add=False)
     return Response(status_code=204)
 
 
