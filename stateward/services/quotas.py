@@ -270,8 +270,25 @@ class QuotaEngine:
         if not self.config.enforce or not requested:
             return
         names = sorted(requested)
-        limits = await self._limits(uow, project_id, names)
-        user_limits = await self._user_limits(uow, project_id, user_id, names) if user_id else {}
+        per_user = user_id is not None and any(
+            self._registered[n].resource.per_user or self._registered[n].user_default is not None
+            for n in names
+        )
+        own, own_user, klass = await QuotaRepository(uow).applicable(
+            project_id, user_id if per_user else None, names, DEFAULT_CLASS
+        )
+        configured = self._configured()
+        limits = {
+            n: rules.effective(self._registered[n].resource, own, klass, configured) for n in names
+        }
+        user_limits: dict[str, int] = {}
+        if per_user:
+            for n in names:
+                default = self._registered[n].user_default
+                if n in own_user:
+                    user_limits[n] = own_user[n]
+                elif default is not None:
+                    user_limits[n] = default
         limited = [
             n
             for n in names

@@ -39,6 +39,25 @@ class QuotaRepository:
         )
         return {r[0]: r[1] for r in rows}
 
+    async def applicable(
+        self, project_id: str, user_id: str | None, resources: Iterable[str], class_name: str
+    ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        """(project's own, the user's own, the class's) limits for ``resources``, one query."""
+        names = list(resources)
+        owners = [""] if user_id is None else ["", user_id]
+        own = sa.select(L.user_id, L.resource, L.hard_limit).where(
+            L.project_id == project_id, L.user_id.in_(owners), L.resource.in_(names)
+        )
+        klass = sa.select(sa.literal("*class*").label("user_id"), C.resource, C.hard_limit).where(
+            C.class_name == class_name, C.resource.in_(names)
+        )
+        project: dict[str, int] = {}
+        user: dict[str, int] = {}
+        classes: dict[str, int] = {}
+        for owner, resource, limit in await self.conn.execute(sa.union_all(own, klass)):
+            {"": project, "*class*": classes}.get(owner, user)[resource] = limit
+        return project, user, classes
+
     async def projects_with_limits(self) -> dict[str, dict[str, int]]:
         """Every project's own (project-level) limits: Neutron's ``GET /quotas``."""
         rows = await self.conn.execute(
@@ -92,7 +111,13 @@ class QuotaRepository:
 
     # counting --------------------------------------------------------------------------------
     async def lock(self, project_id: str, resources: Iterable[str]) -> None:
-        """Row-lock (project, resource) for the rest of the transaction, in a fixed order."""
+        """Row-lock (project, resource) for the rest of the transaction, in a fixed order.
+
+        On SQLite a writing transaction already holds the database's write lock
+        (``BEGIN IMMEDIATE``), which serialises every writer in every process: nothing to do.
+        """
+        if self.uow.dialect == "sqlite":
+            return
         for resource in sorted(set(resources)):
             statement = self._insert(t.quota_locks).values(
                 project_id=project_id, resource=resource, generation=1
