@@ -20,6 +20,7 @@ from stateward.bus import Bus, create_bus
 from stateward.config import Settings
 from stateward.identity.policy import Policy
 from stateward.profiler.stamp import set_process_name
+from stateward.services.agent_feed import AgentFeedService
 from stateward.services.alarm_evaluator import AlarmEvaluator
 from stateward.services.alarm_notifier import AlarmNotifier
 from stateward.services.alarms import AlarmService
@@ -39,6 +40,7 @@ from stateward.services.profiles import ProfileRecorder, ProfileService
 from stateward.services.quota_resources import register_builtin
 from stateward.services.quotas import QuotaEngine
 from stateward.services.server_ports import ServerPorts
+from stateward.services.tunnel_view import TunnelView
 from stateward.store.db import Store
 from stateward.store.image_files import ImageFileStore
 from stateward.store.migrate import code_heads, current_heads, upgrade_async
@@ -90,6 +92,9 @@ class Runtime:
             ttl=settings.lease.ttl,
             renew_interval=settings.lease.renew_interval,
         )
+        # What each chassis' agent needs, as a snapshot plus ordered changes; views register.
+        self.feed = AgentFeedService(self.store, self.bus, settings.feed)
+        self.feed.register(TunnelView())
         self.quotas = QuotaEngine(self.store, settings.quotas)
         register_builtin(self.quotas, settings.quotas)
         self.flavors = FlavorService(self.store)
@@ -117,6 +122,7 @@ class Runtime:
             self.liveness.absorber,
             self.liveness_watcher,
             self.inspector,
+            self.feed,
         ]
         if settings.liveness.services:
             self.roles.append(ServerServices(self.liveness, settings))

@@ -1,6 +1,6 @@
 """compute catalog: flavors, quotas, images; servers keep their flavor and fault
 
-Revision ID: 0010_compute_catalog
+Revision ID: 0012_compute_catalog
 Revises: 0009_identity_admin
 Create Date: 2026-11-29
 """
@@ -13,7 +13,7 @@ from alembic import op
 import stateward.store.tables.base
 from stateward.store.tables.base import JSON
 
-revision: str = "0010_compute_catalog"
+revision: str = "0012_compute_catalog"
 down_revision: str | Sequence[str] | None = "0009_identity_admin"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
