@@ -241,6 +241,11 @@ class BootService:
             scheduler.filter_hosts(hosts, wanted, request.zone, self.ratios), self.ratios
         )
         for candidate in candidates:
+            # Claim under the host's row lock, taken in a savepoint: when the host turns out
+            # full, rolling back to the savepoint releases the lock, so a process never holds
+            # one host while it waits for another (two processes trying hosts in different
+            # orders would deadlock).
+            savepoint = await uow.conn.begin_nested()
             await repo.lock_host(candidate.host)
             # recount under the lock: another process may have claimed it meanwhile
             usage = await repo.host_usage(candidate.host)
@@ -255,8 +260,10 @@ class BootService:
                 count,
             )
             if scheduler.fits(current, wanted, self.ratios):
+                await savepoint.commit()
                 SCHEDULED.labels("placed").inc()
                 return current, ""
+            await savepoint.rollback()
         SCHEDULED.labels("no_valid_host").inc()
         why = scheduler.explain(hosts, wanted, request.zone, self.ratios)
         if candidates:

@@ -48,9 +48,10 @@ def _servers(tmp_path: Path, pg_url: str, nats_url: str, prefix: str) -> list[Li
         "STATEWARD_LIVENESS__CHASSIS_DOWN_TIME": "3600",
         "STATEWARD_SCHEDULER__RESERVED_HOST_MEMORY_MB": "0",
     }
-    first = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s1")
+    # generous start deadlines: a busy shared machine can take long to start a process
+    first = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s1", timeout=120)
     try:
-        second = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s2")
+        second = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s2", timeout=120)
     except BaseException:
         first.stop()
         raise

@@ -206,9 +206,9 @@ def test_openstack_cli_catalog_on_postgresql_nats_two_processes(
         # one image store both processes share (a shared filesystem in production)
         "STATEWARD_IMAGE__STORE_PATH": str(tmp_path / "image-store"),
     }
-    first = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s1")
+    first = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s1", timeout=120)
     try:
-        second = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s2")
+        second = start_server(tmp_path, db=pg_url, bus=nats_url, env=env, name="s2", timeout=120)
         try:
             _catalog_flow([first, second], tmp_path)
         finally:
