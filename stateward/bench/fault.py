@@ -178,8 +178,27 @@ class Driver:
             raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
         return r.json() if r.content else {}
 
+    async def lift_quotas(self) -> None:
+        """Thousands of servers and ports in the admin project: beyond Nova's and Neutron's
+        default limits, so lift them as an operator would (``openstack quota set``)."""
+        token = await self.cluster.token()
+        r = await self.client.get(
+            f"{self.cluster.url}/identity/v3/auth/tokens",
+            headers={"X-Auth-Token": token, "X-Subject-Token": token},
+        )
+        r.raise_for_status()
+        project = r.json()["token"]["project"]["id"]
+        unlimited = {"instances": -1, "cores": -1, "ram": -1}
+        await self.call(
+            "PUT", f"/compute/v2.1/os-quota-sets/{project}", 200, json={"quota_set": unlimited}
+        )
+        await self.call(
+            "PUT", f"/networking/v2.0/quotas/{project}", 200, json={"quota": {"port": -1}}
+        )
+
     async def network(self) -> str:
         if self.network_id is None:
+            await self.lift_quotas()
             net = await self.call(
                 "POST", "/networking/v2.0/networks", 201, json={"network": {"name": "bench"}}
             )
@@ -227,8 +246,7 @@ class Driver:
                     json={
                         "server": {
                             "name": f"{host}-vm{i}",
-                            "flavorRef": "m1.small",
-                            "imageRef": "bench",
+                            "flavorRef": "2",
                             "host": host,
                         }
                     },
