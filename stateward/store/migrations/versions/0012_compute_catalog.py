@@ -1,7 +1,7 @@
 """compute catalog: flavors, quotas, images; servers keep their flavor and fault
 
 Revision ID: 0012_compute_catalog
-Revises: 0009_identity_admin
+Revises: 0011_identity_admin
 Create Date: 2026-11-29
 """
 
@@ -14,7 +14,7 @@ import stateward.store.tables.base
 from stateward.store.tables.base import JSON
 
 revision: str = "0012_compute_catalog"
-down_revision: str | Sequence[str] | None = "0009_identity_admin"
+down_revision: str | Sequence[str] | None = "0011_identity_admin"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
