@@ -1,5 +1,5 @@
 """``python -m stateward`` is the ``stateward`` command."""
 
-from stateward.cli.main import app
+from stateward.cli.main import main
 
-app()
+main()

@@ -1,4 +1,5 @@
-"""Structured logging (JSON lines by default) for every role and process."""
+"""Structured logging for every role and process: human-readable lines on a terminal, JSON
+lines otherwise (a file, a pipe, a supervisor), or as configured (``[logging] format``)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,17 @@ import structlog
 _CONFIGURED = False
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json", file: Path | None = None) -> None:
+def resolve_format(fmt: str, file: Path | None = None) -> str:
+    """``auto`` is ``console`` when the logs go to an interactive terminal, else ``json``."""
+    if fmt != "auto":
+        return fmt
+    return "console" if file is None and sys.stderr.isatty() else "json"
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto", file: Path | None = None) -> None:
     """Route stdlib and structlog records through one renderer; idempotent."""
     global _CONFIGURED
+    fmt = resolve_format(fmt, file)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -45,7 +54,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", file: Path | None 
     handler._stateward = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "nats", "alembic.runtime.migration", "httpx"):
+    for noisy in ("uvicorn.access", "nats", "alembic", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     if not _CONFIGURED:
         structlog.configure(

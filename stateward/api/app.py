@@ -10,21 +10,25 @@ from fastapi import FastAPI
 from stateward import __version__
 from stateward.api import (
     agent_feed,
+    alarm_quotas,
     alarms,
     chassis,
     compute,
-    compute_resources,
     errors,
     events,
     identity,
+    identity_admin,
+    image,
     inspector,
     journal,
     networking,
+    not_implemented,
     profiles,
     system,
 )
 from stateward.api.middleware import RequestMiddleware
 from stateward.api.networking import agents
+from stateward.api.networking import quotas as network_quotas
 from stateward.runtime import Runtime
 
 
@@ -52,20 +56,25 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
     errors.install(app)
     for router in (
         identity.router,
+        identity_admin.router,
         networking.router,
         agents.router,
-        compute.router,
-        compute_resources.router,
+        network_quotas.router,
+        *compute.routers,
+        *image.routers,
         inspector.router,
         system.router,
         chassis.router,
         agent_feed.router,
+        alarm_quotas.router,
         alarms.router,
         events.router,
         journal.router,
         profiles.router,
     ):
         app.include_router(router)
+    # Last of all routes: what no router above serves is "not implemented", per service.
+    not_implemented.install(app)
     app.add_middleware(compute.MicroversionHeaders)
     app.add_middleware(RequestMiddleware, max_body_bytes=runtime.settings.server.max_body_bytes)
     return app

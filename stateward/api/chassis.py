@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stateward.api.body import json_body, resource_body
@@ -22,6 +22,7 @@ register(
         rule("chassis:heartbeat", "rule:admin_or_service", "Report a chassis' liveness."),
         rule("chassis:get", "rule:admin_or_service", "List and show chassis."),
         rule("chassis:delete", "rule:admin", "Delete a chassis."),
+        rule("chassis:clean_stale", "rule:admin", "Delete every down chassis silent too long."),
     ]
 )
 
@@ -95,6 +96,21 @@ async def list_chassis(
     now = runtime.liveness.now()
     items = await runtime.liveness.list(status)
     return {"chassis": [chassis_view(c, now, runtime.liveness.down_time) for c in items]}
+
+
+@router.post("/chassis/clean-stale")
+async def clean_stale(
+    older_than: float = Query(0, ge=0, le=10**10, description="Silent for longer than (s)"),
+    dry_run: bool = False,
+    ctx: AuthContext = Depends(get_context),
+    runtime: Runtime = Depends(get_runtime),
+) -> dict[str, Any]:
+    """Delete (or with ``dry_run`` only list) every down chassis silent for ``older_than`` s;
+    an active chassis is never touched."""
+    runtime.policy.enforce("chassis:clean_stale", ctx)
+    now = runtime.liveness.now()
+    stale = await runtime.liveness.clean_stale(older_than, dry_run=dry_run)
+    return {"chassis": [chassis_view(c, now, runtime.liveness.down_time) for c in stale]}
 
 
 @router.get("/chassis/{name}")

@@ -1,4 +1,5 @@
-"""Keystone v3 subset at /identity: version discovery, tokens, and read-only listings."""
+"""Keystone v3 at /identity: version discovery, the catalog, and tokens (issue, validate,
+check, revoke). The administration APIs are in ``stateward.api.identity_admin``."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ from fastapi.responses import JSONResponse
 
 from stateward.api.body import json_body
 from stateward.api.deps import get_context, get_runtime
+from stateward.api.errors import error_response
+from stateward.api.identity_admin.views import collection, project_view
 from stateward.api.urls import base_url
-from stateward.domain.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
+from stateward.domain.errors import (
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyRequests,
+)
 from stateward.domain.identity import AuthContext
 from stateward.identity.policy import register, rule
 from stateward.runtime import Runtime
@@ -21,15 +30,16 @@ from stateward.services.identity import (
     PasswordMethod,
     TokenMethod,
 )
-from stateward.store.repositories.identity import IdentityRepository
 
 router = APIRouter(prefix="/identity", tags=["identity"])
 
 register(
     [
-        rule("identity:list_projects", "rule:admin", "List every project."),
-        rule("identity:list_users", "rule:admin", "List every user."),
-        rule("identity:list_roles", "rule:any_authenticated", "List role names."),
+        rule(
+            "identity:list_auth_projects",
+            "rule:any_authenticated",
+            "List the projects the caller may scope to.",
+        ),
     ]
 )
 
@@ -71,6 +81,7 @@ def catalog(request: Request, region: str) -> list[dict[str, Any]]:
         ("identity", "keystone", f"{base}/identity"),
         ("network", "neutron", f"{base}/networking"),
         ("compute", "nova", f"{base}/compute/v2.1"),
+        ("image", "glance", f"{base}/image"),
         ("alarming", "aodh", base),
     ]
     return [
@@ -105,7 +116,7 @@ def token_body(request: Request, ctx: AuthContext, with_catalog: bool = True) ->
                 "name": ctx.extras.get("user_domain_name", ctx.user_domain_id),
             },
         },
-        "audit_ids": [ctx.audit_id],
+        "audit_ids": ctx.audit_ids,
         "expires_at": _iso(ctx.expires_at),
         "issued_at": _iso(ctx.issued_at),
     }
@@ -124,7 +135,11 @@ def token_body(request: Request, ctx: AuthContext, with_catalog: bool = True) ->
         if with_catalog:
             token["catalog"] = catalog(request, runtime.settings.server.region)
     if ctx.app_cred_id:
-        token["application_credential"] = {"id": ctx.app_cred_id, "restricted": True}
+        token["application_credential"] = {
+            "id": ctx.app_cred_id,
+            "name": ctx.extras.get("app_cred_name", ""),
+            "restricted": ctx.extras.get("app_cred_unrestricted") != "true",
+        }
     return {"token": token}
 
 
@@ -227,7 +242,13 @@ AUTH_SCHEMA = {
 @router.post("/v3/auth/tokens", status_code=201, openapi_extra=AUTH_SCHEMA)
 async def issue_token(request: Request, runtime: Runtime = Depends(get_runtime)) -> Response:
     method, scope = parse_auth(await json_body(request))
-    token_id, ctx = await runtime.identity.authenticate(method, scope)
+    address = request.client.host if request.client else None
+    try:
+        token_id, ctx = await runtime.identity.authenticate(method, scope, address=address)
+    except TooManyRequests as exc:
+        response = error_response(request, 429, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     nocatalog = "nocatalog" in request.query_params
     return JSONResponse(
         token_body(request, ctx, with_catalog=not nocatalog),
@@ -302,55 +323,13 @@ async def get_catalog(
     return {"catalog": catalog(request, runtime.settings.server.region)}
 
 
-@router.get("/v3/projects")
-async def list_projects(
-    ctx: AuthContext = Depends(get_context), runtime: Runtime = Depends(get_runtime)
+@router.get("/v3/auth/projects")
+async def auth_projects(
+    request: Request,
+    ctx: AuthContext = Depends(get_context),
+    runtime: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
-    runtime.policy.enforce("identity:list_projects", ctx)
-    async with runtime.store.uow(readonly=True) as uow:
-        projects = await IdentityRepository(uow).list_projects()
-    return {
-        "projects": [
-            {
-                "id": p.id,
-                "name": p.name,
-                "domain_id": p.domain_id,
-                "description": p.description,
-                "enabled": p.enabled,
-                "is_domain": False,
-                "parent_id": p.domain_id,
-            }
-            for p in projects
-        ]
-    }
-
-
-@router.get("/v3/users")
-async def list_users(
-    ctx: AuthContext = Depends(get_context), runtime: Runtime = Depends(get_runtime)
-) -> dict[str, Any]:
-    runtime.policy.enforce("identity:list_users", ctx)
-    async with runtime.store.uow(readonly=True) as uow:
-        users = await IdentityRepository(uow).list_users()
-    return {
-        "users": [
-            {
-                "id": u.id,
-                "name": u.name,
-                "domain_id": u.domain_id,
-                "enabled": u.enabled,
-                "default_project_id": u.default_project_id,
-            }
-            for u in users
-        ]
-    }
-
-
-@router.get("/v3/roles")
-async def list_roles(
-    ctx: AuthContext = Depends(get_context), runtime: Runtime = Depends(get_runtime)
-) -> dict[str, Any]:
-    runtime.policy.enforce("identity:list_roles", ctx)
-    async with runtime.store.uow(readonly=True) as uow:
-        roles = await IdentityRepository(uow).list_roles()
-    return {"roles": [{"id": r.id, "name": r.name, "domain_id": None} for r in roles]}
+    """The projects the caller holds a role on (what keystoneauth offers to scope to)."""
+    runtime.policy.enforce("identity:list_auth_projects", ctx)
+    projects = await runtime.identity.principals.user_projects(ctx.user_id)
+    return collection(request, "projects", [project_view(request, p) for p in projects])

@@ -73,10 +73,14 @@ async def retry_row(
 
 @router.post("/cleanup")
 async def cleanup(
-    ctx: AuthContext = Depends(get_context), runtime: Runtime = Depends(get_runtime)
+    older_than: float | None = Query(
+        None, ge=0, le=10**9, description="Delete completed rows older than this (s)"
+    ),
+    ctx: AuthContext = Depends(get_context),
+    runtime: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
     runtime.policy.enforce("journal:cleanup", ctx, target(ctx.project_id))
-    return {"cleanup": await runtime.journal.cleanup()}
+    return {"cleanup": await runtime.journal.cleanup(older_than)}
 
 
 @router.post("/full-sync", status_code=202)

@@ -133,7 +133,9 @@ class _GroupSubscription:
             self._fetching = True
             try:
                 msgs = await self._psub.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT)
-            except nats.errors.TimeoutError:
+            except (TimeoutError, nats.errors.TimeoutError):
+                # An empty pull: nats-py raises its own TimeoutError, or asyncio's when the
+                # request expired while a heartbeat was due. Neither is an error.
                 continue
             except nats.errors.ConnectionClosedError:
                 return

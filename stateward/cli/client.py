@@ -1,12 +1,14 @@
 """A small HTTP client for CLI commands that talk to a running server.
 
-The server is found with ``--server``/``STATEWARD_URL`` (or the ``auth_url`` of a clouds.yaml
-entry given with ``--os-cloud``). Authentication, first match wins:
+The server is found, like the ``openstack`` CLI finds a cloud, from ``--server``/``STATEWARD_URL``,
+else the ``auth_url`` of the clouds.yaml entry named by ``--os-cloud``/``OS_CLOUD``, else
+``OS_AUTH_URL``. Authentication, first match wins:
 
-- ``--token``/``STATEWARD_TOKEN``: used as is;
-- an application credential (``--app-cred-id``/``--app-cred-secret``, or clouds.yaml);
+- ``--token``/``STATEWARD_TOKEN`` (or ``OS_TOKEN``): used as is;
+- an application credential (clouds.yaml, or ``OS_APPLICATION_CREDENTIAL_ID``/``_SECRET``);
 - a password (``--username``/``--password``/``--project``, env ``STATEWARD_USERNAME``,
-  ``STATEWARD_PASSWORD``, ``STATEWARD_PROJECT``, or clouds.yaml).
+  ``STATEWARD_PASSWORD``, ``STATEWARD_PROJECT``, clouds.yaml, or ``OS_USERNAME``,
+  ``OS_PASSWORD``, ``OS_PROJECT_NAME`` as in an openrc file).
 
 Tokens obtained from credentials are renewed a minute before they expire, and once more on a
 401 (a server restart with a new signing key, a revoked token).
@@ -14,6 +16,9 @@ Tokens obtained from credentials are renewed a minute before they expire, and on
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +37,14 @@ TokenOption = typer.Option(None, "--token", envvar="STATEWARD_TOKEN", help="An a
 UsernameOption = typer.Option(None, "--username", envvar="STATEWARD_USERNAME")
 PasswordOption = typer.Option(None, "--password", envvar="STATEWARD_PASSWORD")
 ProjectOption = typer.Option(None, "--project", envvar="STATEWARD_PROJECT")
+# For commands whose subject has its own --password/--project (``user create``), as in the
+# openstack CLI.
+OsPasswordOption = typer.Option(
+    None, "--os-password", envvar="STATEWARD_PASSWORD", help="Your own password."
+)
+OsProjectOption = typer.Option(
+    None, "--os-project", envvar="STATEWARD_PROJECT", help="The project to authenticate in."
+)
 OsCloudOption = typer.Option(
     None, "--os-cloud", envvar="OS_CLOUD", help="A clouds.yaml entry to take URL and auth from."
 )
@@ -80,6 +93,7 @@ class ServerClient:
         self._http = httpx.Client(base_url=self.url, timeout=timeout)
         self._token = credentials.token
         self._expires: datetime | None = None
+        self._user_id: str | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -103,7 +117,9 @@ class ServerClient:
         if response.status_code >= 400:
             raise ClientError(response.status_code, _error_message(response))
         self._token = response.headers["X-Subject-Token"]
-        expires = response.json().get("token", {}).get("expires_at")
+        body = response.json().get("token", {})
+        self._user_id = body.get("user", {}).get("id")
+        expires = body.get("expires_at")
         self._expires = datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None
         return self._token
 
@@ -137,6 +153,26 @@ class ServerClient:
     def post_json(self, path: str, body: Any) -> Any:
         return self.request("POST", path, json=body).json()
 
+    def patch_json(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, json=body).json()
+
+    def delete(self, path: str, **params: Any) -> None:
+        self.request("DELETE", path, params=params or None)
+
+    def user_id(self) -> str:
+        """The id of the user this client authenticates as."""
+        if self.credentials.token is not None:
+            token = self._fresh_token()
+            body = self.get_json_headers("/identity/v3/auth/tokens", {"X-Subject-Token": token})
+            return str(body["token"]["user"]["id"])
+        if self._user_id is None:
+            self.authenticate()
+        assert self._user_id is not None
+        return self._user_id
+
+    def get_json_headers(self, path: str, headers: dict[str, str]) -> Any:
+        return self.request("GET", path, headers=headers).json()
+
 
 def _domain(auth: dict[str, Any], kind: str) -> dict[str, str]:
     if auth.get(f"{kind}_domain_id"):
@@ -146,28 +182,55 @@ def _domain(auth: dict[str, Any], kind: str) -> dict[str, str]:
     return {"id": "default"}
 
 
+def _base_url(auth_url: str | None) -> str | None:
+    """Stateward's base URL from a Keystone auth_url (``.../identity`` or ``.../identity/v3``)."""
+    if not auth_url:
+        return None
+    url = auth_url.rstrip("/")
+    for suffix in ("/v3", "/identity"):
+        if url.endswith(suffix):
+            url = url[: -len(suffix)]
+    return url
+
+
+def _entry_credentials(auth: dict[str, Any]) -> tuple[str | None, Credentials]:
+    return _base_url(auth.get("auth_url")), Credentials(
+        token=auth.get("token"),
+        username=auth.get("username"),
+        password=auth.get("password"),
+        project=auth.get("project_name"),
+        user_domain=_domain(auth, "user"),
+        project_domain=_domain(auth, "project"),
+        app_cred_id=auth.get("application_credential_id"),
+        app_cred_secret=auth.get("application_credential_secret"),
+    )
+
+
 def cloud_entry(name: str) -> tuple[str | None, Credentials]:
     """URL and credentials of a clouds.yaml entry (Stateward's base URL from its auth_url)."""
     entry = find_cloud(name)
-    if entry is not None:
-        auth = entry.get("auth", {}) or {}
-        url = auth.get("auth_url")
-        if url:
-            url = url.rstrip("/")
-            for suffix in ("/v3", "/identity"):
-                if url.endswith(suffix):
-                    url = url[: -len(suffix)]
-        return url, Credentials(
-            token=auth.get("token"),
-            username=auth.get("username"),
-            password=auth.get("password"),
-            project=auth.get("project_name"),
-            user_domain=_domain(auth, "user"),
-            project_domain=_domain(auth, "project"),
-            app_cred_id=auth.get("application_credential_id"),
-            app_cred_secret=auth.get("application_credential_secret"),
-        )
-    raise ClientError(0, f"cloud {name!r} not found in any clouds.yaml")
+    if entry is None:
+        raise ClientError(0, f"cloud {name!r} not found in any clouds.yaml")
+    return _entry_credentials(entry.get("auth", {}) or {})
+
+
+def _from_os_environment() -> tuple[str | None, Credentials]:
+    """An openrc file's variables (``OS_AUTH_URL``, ``OS_USERNAME``, ...)."""
+    env = os.environ
+    auth = {
+        "auth_url": env.get("OS_AUTH_URL"),
+        "token": env.get("OS_TOKEN"),
+        "username": env.get("OS_USERNAME"),
+        "password": env.get("OS_PASSWORD"),
+        "project_name": env.get("OS_PROJECT_NAME"),
+        "user_domain_id": env.get("OS_USER_DOMAIN_ID"),
+        "user_domain_name": env.get("OS_USER_DOMAIN_NAME"),
+        "project_domain_id": env.get("OS_PROJECT_DOMAIN_ID"),
+        "project_domain_name": env.get("OS_PROJECT_DOMAIN_NAME"),
+        "application_credential_id": env.get("OS_APPLICATION_CREDENTIAL_ID"),
+        "application_credential_secret": env.get("OS_APPLICATION_CREDENTIAL_SECRET"),
+    }
+    return _entry_credentials(auth)
 
 
 def make_client(
@@ -180,7 +243,10 @@ def make_client(
 ) -> ServerClient:
     """A client from the command's options; exits with a message when something is missing."""
     try:
-        url, credentials = cloud_entry(os_cloud) if os_cloud else (None, Credentials())
+        if os_cloud:
+            url, credentials = cloud_entry(os_cloud)
+        else:
+            url, credentials = _from_os_environment()
     except ClientError as exc:
         typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
@@ -195,16 +261,37 @@ def make_client(
         )
     if not url:
         typer.secho(
-            "error: no server: give --server or set STATEWARD_URL (or use --os-cloud)",
+            "error: no server: give --server or set STATEWARD_URL, or use a cloud "
+            "(--os-cloud / OS_CLOUD, e.g. the clouds.yaml `stateward serve` wrote at its first "
+            "start)",
             fg=typer.colors.RED,
             err=True,
         )
         raise typer.Exit(2)
     if not credentials.can_authenticate():
         typer.secho(
-            "error: no credentials: give --token (STATEWARD_TOKEN) or --username/--password",
+            "error: no credentials: give --token (STATEWARD_TOKEN) or --username/--password, "
+            "or use a cloud (--os-cloud / OS_CLOUD)",
             fg=typer.colors.RED,
             err=True,
         )
         raise typer.Exit(2)
     return ServerClient(url, credentials)
+
+
+@contextmanager
+def connected(
+    server: str | None,
+    token: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    project: str | None = None,
+    os_cloud: str | None = None,
+) -> Iterator[ServerClient]:
+    """A client for one command; an API error becomes ``error: <message>`` and exit code 1."""
+    with make_client(server, token, username, password, project, os_cloud) as client:
+        try:
+            yield client
+        except ClientError as exc:
+            typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1)

@@ -1,120 +1,173 @@
-"""``stateward user|project|role|app-cred``: identity administration on the server's store
-(like ``keystone-manage``: run where the database is reachable)."""
+"""``stateward user|project|role|app-cred``: identity administration, as clients of the
+server's Keystone v3 API (the same calls ``openstack user create`` and friends make)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import typer
 
-from stateward.cli.common import ConfigOption, DbOption, StateDirOption, run, settings_from
+from stateward.cli.client import (
+    ClientError,
+    OsCloudOption,
+    OsPasswordOption,
+    OsProjectOption,
+    PasswordOption,
+    ProjectOption,
+    ServerClient,
+    ServerOption,
+    TokenOption,
+    UsernameOption,
+    connected,
+)
 from stateward.cli.output import ColumnOption, Format, FormatOption, emit_list, emit_one
-from stateward.config import Settings
-from stateward.services.identity import IdentityService
-from stateward.store.db import Store
-from stateward.store.repositories.identity import IdentityRepository
 
 user_app = typer.Typer(help="Users.")
 project_app = typer.Typer(help="Projects.")
 role_app = typer.Typer(help="Roles and role assignments.")
 app_cred_app = typer.Typer(help="Application credentials (for agents and services).")
 
-
-class _Session:
-    def __init__(self, settings: Settings) -> None:
-        self.store = Store(settings.database_url)
-        self.identity = IdentityService(self.store, settings.identity)
-
-    async def __aenter__(self) -> _Session:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.store.close()
+V3 = "/identity/v3"
 
 
-def _session(config: Path | None, state_dir: Path | None, db: str | None) -> _Session:
-    return _Session(settings_from(config, state_dir, db))
+def find(client: ServerClient, kind: str, ref: str) -> dict[str, Any]:
+    """A user, project or role by id, else by name (as ``openstack`` resolves them)."""
+    singular = kind[:-1]
+    try:
+        return dict(client.get_json(f"{V3}/{kind}/{quote(ref, safe='')}")[singular])
+    except ClientError as exc:
+        if exc.status not in (403, 404):
+            raise
+    matches = client.get_json(f"{V3}/{kind}", name=ref)[kind]
+    if len(matches) != 1:
+        reason = "no" if not matches else "more than one"
+        raise ClientError(404, f"{reason} {singular} named or with id {ref!r}")
+    return dict(matches[0])
+
+
+def _user_row(user: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": user["id"],
+        "name": user["name"],
+        "domain_id": user["domain_id"],
+        "enabled": user["enabled"],
+        "default_project_id": user.get("default_project_id"),
+        "email": user.get("email"),
+    }
+
+
+def _project_row(project: dict[str, Any]) -> dict[str, Any]:
+    keys = ("id", "name", "domain_id", "description", "enabled")
+    return {k: project.get(k) for k in keys}
 
 
 @user_app.command("create")
 def user_create(
     name: str,
-    password: str | None = typer.Option(
-        None, "--password", prompt=True, hide_input=True, confirmation_prompt=True
+    password: str = typer.Option(
+        ..., "--password", prompt=True, hide_input=True, confirmation_prompt=True
     ),
-    project: str | None = typer.Option(None, "--project", help="Assign a role on this project."),
-    role: str = typer.Option("member", "--role", help="Role to assign with --project."),
+    project: str | None = typer.Option(None, "--project", help="Give a role on this project."),
+    role: str = typer.Option("member", "--role", help="The role to give with --project."),
+    email: str | None = typer.Option(None, "--email"),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    os_password: str | None = OsPasswordOption,
+    os_project: str | None = OsProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Create a user, optionally with a role on a project."""
-
-    async def go() -> Any:
-        async with _session(config, state_dir, db) as s:
-            return await s.identity.create_user(
-                name, password, project=project, role=role if project else None
+    with connected(server, token, username, os_password, os_project, os_cloud) as client:
+        body: dict[str, Any] = {"name": name, "password": password, "enabled": True}
+        target = find(client, "projects", project) if project else None
+        granted = find(client, "roles", role) if target else None
+        if target:
+            body["default_project_id"] = target["id"]
+        if email:
+            body["email"] = email
+        user = client.post_json(f"{V3}/users", {"user": body})["user"]
+        if target and granted:
+            client.request(
+                "PUT", f"{V3}/projects/{target['id']}/users/{user['id']}/roles/{granted['id']}"
             )
-
-    user = run(go)
-    emit_one(
-        {
-            "id": user.id,
-            "name": user.name,
-            "domain_id": user.domain_id,
-            "default_project_id": user.default_project_id,
-        },
-        fmt,
-        columns,
-    )
+    emit_one(_user_row(user), fmt, columns)
 
 
 @user_app.command("list")
 def user_list(
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """List users."""
+    with connected(server, token, username, password, project, os_cloud) as client:
+        users = client.get_json(f"{V3}/users")["users"]
+    emit_list([_user_row(u) for u in users], fmt, columns)
 
-    async def go() -> Any:
-        async with _session(config, state_dir, db) as s, s.store.uow(readonly=True) as uow:
-            return await IdentityRepository(uow).list_users()
 
-    emit_list(
-        [
-            {"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled}
-            for u in run(go)
-        ],
-        fmt,
-        columns,
-    )
+@user_app.command("show")
+def user_show(
+    user: str,
+    fmt: Format = FormatOption,
+    columns: list[str] | None = ColumnOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
+) -> None:
+    """Show a user (by name or id)."""
+    with connected(server, token, username, password, project, os_cloud) as client:
+        found = find(client, "users", user)
+    emit_one(_user_row(found), fmt, columns)
 
 
 @user_app.command("set-password")
 def user_set_password(
-    name: str,
-    password: str = typer.Option(
+    user: str,
+    new_password: str = typer.Option(
         ..., "--password", prompt=True, hide_input=True, confirmation_prompt=True
     ),
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    os_password: str | None = OsPasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
-    """Change a user's password."""
+    """Set a user's password (an admin's action); the user's tokens are revoked."""
+    with connected(server, token, username, os_password, project, os_cloud) as client:
+        found = find(client, "users", user)
+        client.patch_json(f"{V3}/users/{found['id']}", {"user": {"password": new_password}})
+    typer.echo(f"password of {found['name']} changed; its tokens are revoked")
 
-    async def go() -> None:
-        async with _session(config, state_dir, db) as s:
-            await s.identity.set_password(name, password)
 
-    run(go)
-    typer.echo(f"password of {name} changed")
+@user_app.command("delete")
+def user_delete(
+    user: str,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
+) -> None:
+    """Delete a user (by name or id)."""
+    with connected(server, token, username, password, project, os_cloud) as client:
+        found = find(client, "users", user)
+        client.delete(f"{V3}/users/{found['id']}")
+    typer.echo(f"deleted user {found['name']}")
 
 
 @project_app.command("create")
@@ -123,46 +176,59 @@ def project_create(
     description: str = typer.Option("", "--description"),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Create a project."""
-
-    async def go() -> Any:
-        async with _session(config, state_dir, db) as s:
-            return await s.identity.create_project(name, description)
-
-    p = run(go)
-    emit_one(
-        {"id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description},
-        fmt,
-        columns,
-    )
+    with connected(server, token, username, password, project, os_cloud) as client:
+        body = {"project": {"name": name, "description": description, "enabled": True}}
+        created = client.post_json(f"{V3}/projects", body)["project"]
+    emit_one(_project_row(created), fmt, columns)
 
 
 @project_app.command("list")
 def project_list(
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """List projects."""
+    with connected(server, token, username, password, project, os_cloud) as client:
+        projects = client.get_json(f"{V3}/projects")["projects"]
+    emit_list([_project_row(p) for p in projects], fmt, columns)
 
-    async def go() -> Any:
-        async with _session(config, state_dir, db) as s, s.store.uow(readonly=True) as uow:
-            return await IdentityRepository(uow).list_projects()
 
-    emit_list(
-        [
-            {"id": p.id, "name": p.name, "domain_id": p.domain_id, "enabled": p.enabled}
-            for p in run(go)
-        ],
-        fmt,
-        columns,
-    )
+@project_app.command("delete")
+def project_delete(
+    name: str,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
+) -> None:
+    """Delete a project (by name or id)."""
+    with connected(server, token, username, password, project, os_cloud) as client:
+        found = find(client, "projects", name)
+        client.delete(f"{V3}/projects/{found['id']}")
+    typer.echo(f"deleted project {found['name']}")
+
+
+def _grant_path(client: ServerClient, role: str, user: str, project: str) -> str:
+    r = find(client, "roles", role)
+    u = find(client, "users", user)
+    p = find(client, "projects", project)
+    return f"{V3}/projects/{p['id']}/users/{u['id']}/roles/{r['id']}"
 
 
 @role_app.command("add")
@@ -170,17 +236,16 @@ def role_add(
     role: str,
     user: str = typer.Option(..., "--user"),
     project: str = typer.Option(..., "--project"),
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    os_project: str | None = OsProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Give USER the ROLE on PROJECT."""
-
-    async def go() -> None:
-        async with _session(config, state_dir, db) as s:
-            await s.identity.assign_role(user, project, role)
-
-    run(go)
+    with connected(server, token, username, password, os_project, os_cloud) as client:
+        client.request("PUT", _grant_path(client, role, user, project))
     typer.echo(f"{user} has role {role} on {project}")
 
 
@@ -189,149 +254,175 @@ def role_remove(
     role: str,
     user: str = typer.Option(..., "--user"),
     project: str = typer.Option(..., "--project"),
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    os_project: str | None = OsProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
-    """Take ROLE on PROJECT away from USER."""
-
-    async def go() -> None:
-        async with _session(config, state_dir, db) as s:
-            await s.identity.unassign_role(user, project, role)
-
-    run(go)
+    """Take ROLE on PROJECT away from USER (their tokens there stop working at once)."""
+    with connected(server, token, username, password, os_project, os_cloud) as client:
+        client.request("DELETE", _grant_path(client, role, user, project))
     typer.echo(f"{user} no longer has role {role} on {project}")
 
 
 @role_app.command("create")
 def role_create(
     name: str,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    description: str = typer.Option("", "--description"),
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Create a custom role."""
+    with connected(server, token, username, password, project, os_cloud) as client:
+        body = {"role": {"name": name, "description": description}}
+        created = client.post_json(f"{V3}/roles", body)["role"]
+    typer.echo(f"role {created['name']} created ({created['id']})")
 
-    async def go() -> Any:
-        async with _session(config, state_dir, db) as s:
-            return await s.identity.create_role(name)
 
-    typer.echo(f"role {run(go).name} created")
+@role_app.command("delete")
+def role_delete(
+    name: str,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
+) -> None:
+    """Delete a custom role (the built-in ones cannot be)."""
+    with connected(server, token, username, password, project, os_cloud) as client:
+        found = find(client, "roles", name)
+        client.delete(f"{V3}/roles/{found['id']}")
+    typer.echo(f"deleted role {found['name']}")
 
 
 @role_app.command("list")
 def role_list(
-    fmt: Format = FormatOption,
-    columns: list[str] | None = ColumnOption,
     assignments: bool = typer.Option(
         False, "--assignments", help="List who holds which role where."
     ),
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    fmt: Format = FormatOption,
+    columns: list[str] | None = ColumnOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """List roles, or role assignments."""
+    with connected(server, token, username, password, project, os_cloud) as client:
+        if assignments:
+            found = client.get_json(f"{V3}/role_assignments", include_names="true")
+            rows = [
+                {
+                    "user": a["user"]["name"],
+                    "project": a["scope"]["project"]["name"],
+                    "role": a["role"]["name"],
+                }
+                for a in found["role_assignments"]
+            ]
+        else:
+            rows = [
+                {"id": r["id"], "name": r["name"]} for r in client.get_json(f"{V3}/roles")["roles"]
+            ]
+    emit_list(rows, fmt, columns)
 
-    async def go() -> Any:
-        async with _session(config, state_dir, db) as s, s.store.uow(readonly=True) as uow:
-            repo = IdentityRepository(uow)
-            if assignments:
-                return [
-                    {"user": u, "project": p, "role": r} for u, p, r in await repo.assignments()
-                ]
-            return [{"id": r.id, "name": r.name} for r in await repo.list_roles()]
 
-    emit_list(run(go), fmt, columns)
+def _cred_row(cred: dict[str, Any]) -> dict[str, Any]:
+    row = {
+        "id": cred["id"],
+        "name": cred["name"],
+        "user_id": cred["user_id"],
+        "project_id": cred["project_id"],
+        "roles": [r["name"] for r in cred["roles"]],
+        "expires_at": cred["expires_at"],
+        "unrestricted": cred["unrestricted"],
+    }
+    if "secret" in cred:
+        row["secret"] = cred["secret"]
+    return row
 
 
 @app_cred_app.command("create")
 def app_cred_create(
     name: str,
-    user: str = typer.Option(..., "--user"),
-    project: str = typer.Option(..., "--project"),
+    user: str | None = typer.Option(
+        None, "--user", help="For another user (admin); default yourself."
+    ),
+    project: str | None = typer.Option(
+        None, "--project", help="With --user: the project; default your token's."
+    ),
     role: list[str] | None = typer.Option(None, "--role", help="Limit to these roles."),
     expires: datetime | None = typer.Option(None, "--expires", help="UTC expiry time."),
+    unrestricted: bool = typer.Option(
+        False, "--unrestricted", help="May create further credentials (Keystone's option)."
+    ),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    os_project: str | None = OsProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Create an application credential; its secret is shown once."""
-    from datetime import UTC
-
-    async def go() -> Any:
-        async with _session(config, state_dir, db) as s:
-            return await s.identity.create_app_cred(
-                user,
-                project,
-                name,
-                roles=role or None,
-                expires_at=expires.replace(tzinfo=UTC) if expires else None,
-            )
-
-    cred, secret = run(go)
-    emit_one(
-        {
-            "id": cred.id,
-            "name": cred.name,
-            "project_id": cred.project_id,
-            "roles": cred.roles,
-            "expires_at": cred.expires_at,
-            "secret": secret,
-        },
-        fmt,
-        columns,
-    )
+    with connected(server, token, username, password, os_project, os_cloud) as client:
+        body: dict[str, Any] = {"name": name, "unrestricted": unrestricted}
+        owner = client.user_id()
+        if user is not None:
+            owner = find(client, "users", user)["id"]
+        if project is not None:
+            body["project_id"] = find(client, "projects", project)["id"]
+        if role:
+            body["roles"] = [{"name": r} for r in role]
+        if expires is not None:
+            body["expires_at"] = expires.replace(tzinfo=UTC).isoformat()
+        cred = client.post_json(
+            f"{V3}/users/{owner}/application_credentials", {"application_credential": body}
+        )["application_credential"]
+    emit_one(_cred_row(cred), fmt, columns)
 
 
 @app_cred_app.command("list")
 def app_cred_list(
+    user: str | None = typer.Option(None, "--user", help="Another user's (admin)."),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
-    """List application credentials."""
-
-    async def go() -> Any:
-        async with _session(config, state_dir, db) as s, s.store.uow(readonly=True) as uow:
-            return await IdentityRepository(uow).list_app_creds()
-
-    emit_list(
-        [
-            {
-                "id": c.id,
-                "name": c.name,
-                "user_id": c.user_id,
-                "project_id": c.project_id,
-                "roles": c.roles,
-                "expires_at": c.expires_at,
-            }
-            for c in run(go)
-        ],
-        fmt,
-        columns,
-    )
+    """List application credentials (yours, or --user's)."""
+    with connected(server, token, username, password, project, os_cloud) as client:
+        owner = find(client, "users", user)["id"] if user else client.user_id()
+        creds = client.get_json(f"{V3}/users/{owner}/application_credentials")
+    emit_list([_cred_row(c) for c in creds["application_credentials"]], fmt, columns)
 
 
 @app_cred_app.command("delete")
 def app_cred_delete(
     cred_id: str,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    user: str | None = typer.Option(None, "--user", help="Another user's (admin)."),
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
-    """Delete an application credential."""
-
-    async def go() -> bool:
-        async with _session(config, state_dir, db) as s, s.store.uow() as uow:
-            deleted = await IdentityRepository(uow).delete_app_cred(cred_id)
-            await uow.commit()
-            return deleted
-
-    if not run(go):
-        typer.secho(f"error: application credential {cred_id} not found", err=True, fg="red")
-        raise typer.Exit(1)
+    """Delete an application credential; tokens obtained with it stop working at once."""
+    with connected(server, token, username, password, project, os_cloud) as client:
+        owner = find(client, "users", user)["id"] if user else client.user_id()
+        client.delete(f"{V3}/users/{owner}/application_credentials/{cred_id}")
     typer.echo(f"application credential {cred_id} deleted")

@@ -1,5 +1,5 @@
-"""``stateward journal ...`` (on the store, like the identity commands: run where the database
-is reachable) and ``stateward controller-shim`` (the ODL stand-in)."""
+"""``stateward journal ...`` (a client of the server's ``/v1/journal`` API) and ``stateward
+controller-shim`` (the ODL stand-in)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,19 @@ from typing import Any
 
 import typer
 
-from stateward.cli.common import ConfigOption, DbOption, StateDirOption, run, settings_from
+from stateward.cli.client import (
+    OsCloudOption,
+    PasswordOption,
+    ProjectOption,
+    ServerOption,
+    TokenOption,
+    UsernameOption,
+    connected,
+)
 from stateward.cli.output import ColumnOption, Format, FormatOption, emit_list, emit_one
 from stateward.domain.journal import RowState
-from stateward.services.journal import JournalService
-from stateward.store.db import Store
 
 journal_app = typer.Typer(help="The SDN journal: status, rows, retry, cleanup.")
-
-
-async def _with_service(
-    config: Path | None, state_dir: Path | None, db: str | None, fn: Any
-) -> Any:
-    settings = settings_from(config, state_dir, db)
-    store = Store(settings.database_url)
-    try:
-        return await fn(JournalService(store, settings.journal, "cli"))
-    finally:
-        await store.close()
 
 
 def _row(view: dict[str, Any], data: bool = False) -> dict[str, Any]:
@@ -51,12 +46,16 @@ def _row(view: dict[str, Any], data: bool = False) -> dict[str, Any]:
 def status(
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Rows per state, full sync state, and each server's controller connection."""
-    data = run(lambda: _with_service(config, state_dir, db, lambda s: s.status()))
+    with connected(server, token, username, password, project, os_cloud) as client:
+        data = client.get_json("/v1/journal/status")["journal"]
     flat = {
         "enabled": data["enabled"],
         "controller": data["controller"],
@@ -74,18 +73,23 @@ def status(
 @journal_app.command("list")
 def list_rows(
     state: RowState | None = typer.Option(None, "--state", help="Only rows in this state."),
-    limit: int = typer.Option(100, "--limit"),
+    limit: int = typer.Option(100, "--limit", min=1, max=1000),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """List journal rows, oldest first."""
-    rows = run(
-        lambda: _with_service(config, state_dir, db, lambda s: s.rows(state=state, limit=limit))
-    )
-    emit_list([_row(r.view()) for r in rows], fmt, columns)
+    params: dict[str, Any] = {"limit": limit}
+    if state is not None:
+        params["state"] = state.value
+    with connected(server, token, username, password, project, os_cloud) as client:
+        rows = client.get_json("/v1/journal/rows", **params)["rows"]
+    emit_list([_row(r) for r in rows], fmt, columns)
 
 
 @journal_app.command("show")
@@ -93,12 +97,16 @@ def show(
     seqnum: int,
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """One row with its data and the rows it waits for."""
-    view = run(lambda: _with_service(config, state_dir, db, lambda s: s.show(seqnum)))
+    with connected(server, token, username, password, project, os_cloud) as client:
+        view = client.get_json(f"/v1/journal/rows/{seqnum}")["row"]
     emit_one(_row(view, data=True), fmt, columns)
 
 
@@ -107,12 +115,16 @@ def retry(
     seqnum: int,
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Put a failed row back to pending with its tries reset (fix the cause first)."""
-    view = run(lambda: _with_service(config, state_dir, db, lambda s: s.retry(seqnum)))
+    with connected(server, token, username, password, project, os_cloud) as client:
+        view = client.request("POST", f"/v1/journal/rows/{seqnum}/retry").json()["row"]
     emit_one(_row(view), fmt, columns)
 
 
@@ -121,15 +133,21 @@ def cleanup(
     older_than: float | None = typer.Option(
         None,
         "--older-than",
+        min=0,
         help="Delete completed rows older than this (s); default completed_rows_retention.",
     ),
     fmt: Format = FormatOption,
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Reset rows stuck in processing and delete completed rows past retention, now."""
-    result = run(lambda: _with_service(config, state_dir, db, lambda s: s.cleanup(older_than)))
+    params = {"older_than": older_than} if older_than is not None else None
+    with connected(server, token, username, password, project, os_cloud) as client:
+        result = client.request("POST", "/v1/journal/cleanup", params=params).json()["cleanup"]
     emit_one(
         {
             "reset_to_pending": len(result["reset_to_pending"]),
@@ -141,12 +159,16 @@ def cleanup(
 
 @journal_app.command("full-sync")
 def full_sync(
-    config: Path | None = ConfigOption,
-    state_dir: Path | None = StateDirOption,
-    db: str | None = DbOption,
+    server: str | None = ServerOption,
+    token: str | None = TokenOption,
+    username: str | None = UsernameOption,
+    password: str | None = PasswordOption,
+    project: str | None = ProjectOption,
+    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Ask the maintenance role (whichever server holds it) for a full sync now."""
-    run(lambda: _with_service(config, state_dir, db, lambda s: s.request_full_sync()))
+    with connected(server, token, username, password, project, os_cloud) as client:
+        client.request("POST", "/v1/journal/full-sync")
     typer.echo("full sync requested")
 
 

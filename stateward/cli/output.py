@@ -26,6 +26,19 @@ ColumnOption = typer.Option(None, "-c", "--column", help="Show only this column 
 console = Console()
 
 
+def _console() -> Console:
+    """On a terminal, its width (long cells fold onto more lines); into a pipe or a file, no
+    width at all, so nothing (a host name, an id) is ever cut."""
+    return console if console.is_terminal else Console(width=100_000)
+
+
+def _table(*headers: str) -> Table:
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -53,10 +66,10 @@ def emit_list(
             typer.echo(" ".join(_cell(v) for v in row.values()))
     else:
         headers = list(picked[0].keys()) if picked else list(columns or [])
-        table = Table(*[h.replace("_", " ").title() for h in headers])
+        table = _table(*[h.replace("_", " ").title() for h in headers])
         for row in picked:
             table.add_row(*[_cell(row.get(h)) for h in headers])
-        console.print(table)
+        _console().print(table)
 
 
 def emit_one(item: dict[str, Any], fmt: Format, columns: list[str] | None = None) -> None:
@@ -69,7 +82,7 @@ def emit_one(item: dict[str, Any], fmt: Format, columns: list[str] | None = None
         for value in picked.values():
             typer.echo(_cell(value))
     else:
-        table = Table("Field", "Value")
+        table = _table("Field", "Value")
         for key, value in picked.items():
             table.add_row(key, _cell(value))
-        console.print(table)
+        _console().print(table)

@@ -39,3 +39,14 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     kind = "Conflict"
+
+
+class TooManyRequests(DomainError):
+    """The caller is throttled; ``retry_after`` says for how many seconds (Retry-After)."""
+
+    status = 429
+    kind = "TooManyRequests"
+
+    def __init__(self, message: str, *, retry_after: int, kind: str | None = None) -> None:
+        super().__init__(message, kind=kind)
+        self.retry_after = retry_after

@@ -46,3 +46,13 @@ async def current_heads(url: str) -> set[str]:
 
 def code_heads(url: str) -> set[str]:
     return set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
+def pending_revisions(url: str, current: set[str]) -> list[str]:
+    """The revisions a database at ``current`` still lacks, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config(url))
+    applied: set[str] = set()
+    for head in current:
+        applied.update(rev.revision for rev in script.iterate_revisions(head, "base"))
+    ordered = reversed(list(script.walk_revisions()))
+    return [r.revision for r in ordered if r.revision not in applied]

@@ -114,6 +114,7 @@ async def demo(hosts: int, vms: int, console: Console, workdir: Path) -> int:
     with console.status("starting the server"):
         await cluster.start()
     agents: list[Process] = []
+    pending: list[asyncio.Future[Any]] = []
     consumer = Consumer(server_url=cluster.url, token=cluster.cached_token, name="demo-consumer")
     driver: Driver | None = None
     try:
@@ -135,6 +136,7 @@ async def demo(hosts: int, vms: int, console: Console, workdir: Path) -> int:
             view.say(f"server up at {cluster.url}; starting {hosts} chassis agents")
             agents = [cluster.start_agent(n, f"198.18.0.{i + 1}") for i, n in enumerate(names)]
             waits = asyncio.gather(*(driver.wait_chassis(n) for n in names))
+            pending.append(waits)
             while not waits.done():
                 await refresh(0.2)
             await waits
@@ -222,6 +224,10 @@ async def demo(hosts: int, vms: int, console: Console, workdir: Path) -> int:
         )
         return 0 if profile.complete else 1
     finally:
+        for future in pending:  # interrupted: collect it, so nothing is reported unretrieved
+            future.cancel()
+            with contextlib.suppress(BaseException):
+                await future
         for a in agents:
             a.stop()
         await consumer.stop()
@@ -237,6 +243,12 @@ def run_demo(hosts: int = 3, vms: int = 8, keep: bool = False) -> int:
     started = time.monotonic()
     try:
         code = asyncio.run(demo(hosts, vms, console, workdir))
+    except KeyboardInterrupt:
+        # Ctrl-C: demo() stopped the server, the agents and the consumer on its way out.
+        console.print(
+            "\n[yellow]interrupted[/yellow]: the demo's server, agents and consumer are stopped."
+        )
+        code = 130
     finally:
         if keep:
             console.print(f"logs kept in {workdir}")

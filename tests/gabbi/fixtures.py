@@ -27,11 +27,19 @@ class LiveServerFixture(GabbiFixture):
         for project, user in (("demo", "alice"), ("other", "mallory")):
             _server.stateward("project", "create", project)
             _server.stateward(
-                "user", "create", user, "--password", "pw", "--project", project, "--role", "member"
+                "user",
+                "create",
+                user,
+                "--password",
+                "pw-test",
+                "--project",
+                project,
+                "--role",
+                "member",
             )
         os.environ["ADMIN_TOKEN"] = _server.token()
-        os.environ["MEMBER_TOKEN"] = _server.token("alice", "pw", "demo")
-        os.environ["OTHER_TOKEN"] = _server.token("mallory", "pw", "other")
+        os.environ["MEMBER_TOKEN"] = _server.token("alice", "pw-test", "demo")
+        os.environ["OTHER_TOKEN"] = _server.token("mallory", "pw-test", "other")
 
     def stop_fixture(self) -> None:
         global _server, _tmp

@@ -27,9 +27,9 @@ def publish(server: LiveServer, token: str, **event: Any) -> str:
 def make_user(server: LiveServer, tmp_path: Path, project: str, user: str) -> OpenStackCLI:
     server.stateward("project", "create", project)
     server.stateward(
-        "user", "create", user, "--password", "pw", "--project", project, "--role", "member"
+        "user", "create", user, "--password", "pw-test", "--project", project, "--role", "member"
     )
-    return OpenStackCLI(server, tmp_path, username=user, password="pw", project=project)
+    return OpenStackCLI(server, tmp_path, username=user, password="pw-test", project=project)
 
 
 def _alarm_flow(server: LiveServer, tmp_path: Path) -> None:

@@ -83,7 +83,9 @@ def test_identity_commands_give_a_member_access_through_the_openstack_cli(tmp_pa
         assert admin.json("network", "list") != []
         assert alice.json("network", "list")[0]["Name"] == "mine"
 
-        duplicate = server.stateward("user", "create", "alice", "--password", "x", check=False)
+        duplicate = server.stateward(
+            "user", "create", "alice", "--password", "pw-other", check=False
+        )
         assert duplicate.returncode == 1
         assert "already exists" in duplicate.stderr
 
@@ -100,7 +102,7 @@ def test_identity_commands_give_a_member_access_through_the_openstack_cli(tmp_pa
                 "json",
             ).stdout
         )
-        assert cred["secret"] and cred["roles"] == ["member"]
+        assert cred["secret"] and cred["roles"] == ["member", "reader"]  # implied roles too
         listed = json.loads(server.stateward("app-cred", "list", "-f", "json").stdout)
         assert [c["name"] for c in listed] == ["agents"]
         assert "secret" not in listed[0]

@@ -137,9 +137,17 @@ def test_without_journal_config_nothing_is_recorded(tmp_path: Path) -> None:
         assert status["enabled"] is False and status["connection"] is None
         assert sum(status["rows"].values()) == 0
         server.stateward(
-            "user", "create", "bob", "--password", "pw", "--project", "admin", "--role", "member"
+            "user",
+            "create",
+            "bob",
+            "--password",
+            "pw-test",
+            "--project",
+            "admin",
+            "--role",
+            "member",
         )
-        member = server.client(server.token("bob", "pw"))
+        member = server.client(server.token("bob", "pw-test"))
         assert member.get("/v1/journal/status").status_code == 403
         assert member.post("/v1/journal/full-sync").status_code == 403
     finally:

@@ -149,7 +149,7 @@ def test_api_and_cli_guards(tmp_path: Path) -> None:
     with running_server(tmp_path, env=FAST_LIVENESS) as server:
         create_service_user(server)
         admin = server.token()
-        svc = server.token("agent", "pw", "service")
+        svc = server.token("agent", "pw-test", "service")
         with server.client(svc) as client:
             too_long = client.put(
                 "/v1/chassis/x1", json={"chassis": {"ip": "10.3.0.1", "report_interval": 1.0}}
@@ -175,7 +175,7 @@ def test_api_and_cli_guards(tmp_path: Path) -> None:
                 "create",
                 "bob",
                 "--password",
-                "pw",
+                "pw-test",
                 "--project",
                 "admin",
                 "--role",
@@ -187,7 +187,7 @@ def test_api_and_cli_guards(tmp_path: Path) -> None:
             check=True,
         )
         assert member.returncode == 0
-        with server.client(server.token("bob", "pw", "admin")) as client:
+        with server.client(server.token("bob", "pw-test", "admin")) as client:
             assert (
                 client.put("/v1/chassis/x2", json={"chassis": {"ip": "10.3.0.2"}}).status_code
                 == 403
@@ -358,7 +358,7 @@ def test_agents_authenticate_with_app_credentials_clouds_yaml_and_token(tmp_path
             "ac3",
             "10.5.0.3",
             env={
-                "STATEWARD_TOKEN": server.token("agent", "pw", "service"),
+                "STATEWARD_TOKEN": server.token("agent", "pw-test", "service"),
                 "STATEWARD_AGENT__USERNAME": "",
             },
         )
@@ -387,7 +387,7 @@ async def test_the_client_renews_its_token_before_expiry(tmp_path: Path) -> None
     with running_server(tmp_path, env=FAST_LIVENESS) as server:
         create_service_user(server)
         client = ServerClient(
-            [server.url], Credentials(username="agent", password="pw", project="service")
+            [server.url], Credentials(username="agent", password="pw-test", project="service")
         )
         try:
             first = await client.token()

@@ -22,9 +22,7 @@ def _register(server: LiveServer, host: str, name: str) -> str:
     with server.client(server.token(), **{"OpenStack-API-Version": "compute 2.74"}) as c:
         r = c.post(
             "/compute/v2.1/servers",
-            json={
-                "server": {"name": name, "flavorRef": "m1.tiny", "imageRef": "cirros", "host": host}
-            },
+            json={"server": {"name": name, "flavorRef": "1", "host": host}},
         )
         assert r.status_code == 202, r.text
         return str(r.json()["server"]["id"])
@@ -149,9 +147,9 @@ def _compute_flow(server: LiveServer, tmp_path: Path) -> None:
     # A member may not force a host down.
     server.stateward("project", "create", "p2")
     server.stateward(
-        "user", "create", "alice", "--password", "pw", "--project", "p2", "--role", "member"
+        "user", "create", "alice", "--password", "pw-test", "--project", "p2", "--role", "member"
     )
-    alice = OpenStackCLI(server, tmp_path, username="alice", password="pw", project="p2")
+    alice = OpenStackCLI(server, tmp_path, username="alice", password="pw-test", project="p2")
     refused = alice.run("compute", "service", "set", "--down", "h1", "nova-compute", check=False)
     assert refused.returncode != 0
 

@@ -95,8 +95,8 @@ def _exercise(server: LiveServer, tmp_path: Path) -> None:
     with server.client() as anonymous:
         assert anonymous.get("/v1/profiles").status_code == 401
     server.stateward("project", "create", "p2")
-    server.stateward("user", "create", "bob", "--password", "pw", "--project", "p2")
-    bob = server.token("bob", "pw", "p2")
+    server.stateward("user", "create", "bob", "--password", "pw-test", "--project", "p2")
+    bob = server.token("bob", "pw-test", "p2")
     with server.client(bob) as http:
         assert http.get("/v1/profiles/fault-1").status_code == 403
         denied = http.post("/v1/profiles/fault-1/checkpoints", json={"checkpoints": {"T09": t0}})
@@ -105,7 +105,15 @@ def _exercise(server: LiveServer, tmp_path: Path) -> None:
     # A consumer's service account (application credential with the service role) may post.
     server.stateward("project", "create", "services")
     server.stateward(
-        "user", "create", "vnfm", "--password", "pw", "--project", "services", "--role", "service"
+        "user",
+        "create",
+        "vnfm",
+        "--password",
+        "pw-test",
+        "--project",
+        "services",
+        "--role",
+        "service",
     )
     cred = json.loads(
         server.stateward(

@@ -43,7 +43,7 @@ class AgentProcess:
                 self.process.wait()
 
 
-def create_service_user(server: LiveServer, name: str = "agent", password: str = "pw") -> None:
+def create_service_user(server: LiveServer, name: str = "agent", password: str = "pw-test") -> None:
     """The agents' identity: a user with role 'service' on project 'service'."""
     server.stateward("project", "create", "service")
     server.stateward(
@@ -60,7 +60,7 @@ def start_agent(
     args: list[str] | None = None,
     env: dict[str, str] | None = None,
     username: str = "agent",
-    password: str = "pw",
+    password: str = "pw-test",
 ) -> AgentProcess:
     servers = server if isinstance(server, list) else [server]
     child_env = dict(servers[0].env)

@@ -21,6 +21,7 @@ from stateward.domain.chassis import Chassis
 from stateward.domain.events import Envelope, utcnow
 from stateward.runtime import Runtime
 from stateward.store.repositories.chassis import ChassisRepository
+from stateward.store.repositories.identity import IdentityRepository
 
 PASSWORD = "admin-test-password"
 
@@ -82,7 +83,11 @@ class Stack:
     async def headers(
         self, user: str = "admin", project: str = "admin", mv: str | None = None
     ) -> dict[str, str]:
-        h = {"X-Auth-Token": await self.token(user, project, PASSWORD if user == "admin" else "pw")}
+        h = {
+            "X-Auth-Token": await self.token(
+                user, project, PASSWORD if user == "admin" else "pw-test"
+            )
+        }
         if mv:
             h["OpenStack-API-Version"] = f"compute {mv}"
         return h
@@ -91,7 +96,7 @@ class Stack:
         """A user with password 'pw' and ``role`` on ``project`` (created if needed)."""
         with contextlib.suppress(Exception):
             await self.runtime.identity.create_project(project)
-        await self.runtime.identity.create_user(name, "pw", project=project, role=role)
+        await self.runtime.identity.create_user(name, "pw-test", project=project, role=role)
 
     async def add_chassis(self, *names: str) -> None:
         async with self.runtime.store.uow() as uow:
@@ -102,6 +107,31 @@ class Stack:
                     Chassis(name=name, ip=f"192.0.2.{10 + i}", heartbeat_at=now, created_at=now)
                 )
             await uow.commit()
+
+    async def unlimited_quotas(self, project: str = "admin") -> None:
+        """Lift the project's server and port limits (what an operator does for big tests)."""
+        project_id = await self.project_id(project)
+        h = await self.headers()
+        await self.call(
+            "PUT",
+            f"/compute/v2.1/os-quota-sets/{project_id}",
+            headers=h,
+            json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}},
+            expect=200,
+        )
+        await self.call(
+            "PUT",
+            f"/networking/v2.0/quotas/{project_id}",
+            headers=h,
+            json={"quota": {"port": -1, "network": -1, "subnet": -1}},
+            expect=200,
+        )
+
+    async def project_id(self, name: str) -> str:
+        async with self.runtime.store.uow(readonly=True) as uow:
+            project = await IdentityRepository(uow).find_project(name, "default")
+        assert project is not None, name
+        return project.id
 
     async def record(self, pattern: str = ">") -> Recorder:
         recorder = Recorder()
@@ -127,6 +157,7 @@ async def stack(tmp_path: Path, db_url: str, **overrides: Any) -> AsyncIterator[
             "identity.admin_password": PASSWORD,
             "liveness.chassis_down_time": 3600.0,
             "logging.level": "WARNING",
+            "alarms.action_open": ["127.0.0.0/8"],  # the tests' receivers are on loopback
             **overrides,
         },
     )

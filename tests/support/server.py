@@ -63,10 +63,17 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=all_headers, timeout=15)
 
     def stateward(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run a ``stateward`` admin command against this server's store and config."""
+        """Run a ``stateward`` command as the admin, against this server's API."""
+        env = {k: v for k, v in self.env.items() if not k.startswith("OS_")}
+        env.update(
+            STATEWARD_URL=self.url,
+            STATEWARD_USERNAME="admin",
+            STATEWARD_PASSWORD=ADMIN_PASSWORD,
+            STATEWARD_PROJECT="admin",
+        )
         return subprocess.run(
             [sys.executable, "-m", "stateward", *args],
-            env=self.env,
+            env=env,
             capture_output=True,
             text=True,
             check=check,
@@ -91,6 +98,9 @@ class LiveServer:
         return records
 
 
+LOOPBACK_OPEN = '["127.0.0.0/8"]'
+
+
 def start_server(
     tmp_path: Path,
     *,
@@ -113,6 +123,8 @@ def start_server(
             "STATEWARD_STATE_DIR": str(state_dir),
             "STATEWARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "STATEWARD_LOGGING__FORMAT": "json",
+            # the tests' webhook receivers listen on loopback, which the default policy refuses
+            "STATEWARD_ALARMS__ACTION_OPEN": LOOPBACK_OPEN,
         }
     )
     if db:
