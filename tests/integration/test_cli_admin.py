@@ -137,3 +137,30 @@ def test_clouds_yaml_is_usable_by_the_openstack_cli(
         )
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["project_id"]
+
+
+def test_admin_commands_need_only_the_api(tmp_path: Path, python_env: dict[str, str]) -> None:
+    """An operator on another machine has no state directory and no database: the identity,
+    chassis and journal commands work with just the server's URL and credentials."""
+    from tests.support.server import ADMIN_PASSWORD
+
+    with running_server(tmp_path) as server:
+        env = {k: v for k, v in python_env.items() if not k.startswith(("STATEWARD_", "OS_"))}
+        env.update(
+            HOME=str(tmp_path / "elsewhere"),  # no state directory here
+            STATEWARD_DATABASE__URL="postgresql://nobody@192.0.2.1:1/none",  # never used
+            STATEWARD_URL=server.url,
+            STATEWARD_USERNAME="admin",
+            STATEWARD_PASSWORD=ADMIN_PASSWORD,
+        )
+        for args in (
+            ["project", "create", "remote"],
+            ["user", "list", "-f", "value", "-c", "name"],
+            ["role", "list", "--assignments", "-f", "json"],
+            ["chassis", "list", "-f", "json"],
+            ["journal", "status", "-f", "json"],
+            ["host", "list", "-f", "json"],
+        ):
+            result = stateward(env, *args, check=False)
+            assert result.returncode == 0, f"{args}: {result.stderr}"
+        assert not (tmp_path / "elsewhere").exists()
