@@ -148,7 +148,7 @@ def test_admin_commands_need_only_the_api(tmp_path: Path, python_env: dict[str, 
         env = {k: v for k, v in python_env.items() if not k.startswith(("STATEWARD_", "OS_"))}
         env.update(
             HOME=str(tmp_path / "elsewhere"),  # no state directory here
-            STATEWARD_DATABASE__URL="postgresql://nobody@192.0.2.1:1/none",  # never used
+            STATEWARD_DATABASE__URL="postgresql://nobody@127.0.0.1:1/none",  # never used
             STATEWARD_URL=server.url,
             STATEWARD_USERNAME="admin",
             STATEWARD_PASSWORD=ADMIN_PASSWORD,
