@@ -103,7 +103,9 @@ def test_identity_commands_give_a_member_access_through_the_openstack_cli(tmp_pa
             ).stdout
         )
         assert cred["secret"] and cred["roles"] == ["member", "reader"]  # implied roles too
-        listed = json.loads(server.stateward("app-cred", "list", "-f", "json").stdout)
+        listed = json.loads(
+            server.stateward("app-cred", "list", "--user", "alice", "-f", "json").stdout
+        )
         assert [c["name"] for c in listed] == ["agents"]
         assert "secret" not in listed[0]
 
