@@ -144,6 +144,26 @@ class NetworkConfig(Section):
     base_mac: str = "fa:16:3e:00:00:00"
 
 
+class FeedConfig(Section):
+    """The per-chassis agent feed (snapshot + ordered changes) agents read their view from."""
+
+    retention: float = Field(
+        3600.0,
+        gt=0,
+        description="Log entries older than this are pruned; agents further "
+        "behind take a snapshot (s)",
+    )
+    max_wait: float = Field(60.0, ge=0, description="Longest long-poll the server holds (s)")
+    page_limit: int = Field(5000, ge=1, description="Most changes in one answer")
+    inline_max: int = Field(
+        256,
+        ge=0,
+        description="Bigger batches are signalled without their changes (agents "
+        "then fetch them over HTTP)",
+    )
+    prune_interval: float = Field(60.0, gt=0, description="How often old entries are pruned (s)")
+
+
 class LocalServiceConfig(Section):
     """A local service supervised like Neutron's ProcessManager/ProcessMonitor."""
 
@@ -387,6 +407,7 @@ class Settings(BaseSettings):
     inspector: InspectorConfig = InspectorConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     journal: JournalConfig = JournalConfig()
+    feed: FeedConfig = FeedConfig()
 
     profiler: ProfilerConfig = ProfilerConfig()
     agent: AgentConfig = AgentConfig()

@@ -20,6 +20,7 @@ from stateward.bus import Bus, create_bus
 from stateward.config import Settings
 from stateward.identity.policy import Policy
 from stateward.profiler.stamp import set_process_name
+from stateward.services.agent_feed import AgentFeedService
 from stateward.services.alarm_evaluator import AlarmEvaluator
 from stateward.services.alarm_notifier import AlarmNotifier
 from stateward.services.alarms import AlarmService
@@ -32,6 +33,7 @@ from stateward.services.liveness import WATCHER_LEASE, LivenessService, ServerSe
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
 from stateward.services.profiles import ProfileRecorder, ProfileService
+from stateward.services.tunnel_view import TunnelView
 from stateward.store.db import Store
 from stateward.store.migrate import code_heads, current_heads, upgrade_async
 
@@ -82,6 +84,9 @@ class Runtime:
             ttl=settings.lease.ttl,
             renew_interval=settings.lease.renew_interval,
         )
+        # What each chassis' agent needs, as a snapshot plus ordered changes; views register.
+        self.feed = AgentFeedService(self.store, self.bus, settings.feed)
+        self.feed.register(TunnelView())
         self.compute = ComputeService(self.store, settings.compute, settings.liveness)
         self.inspector = Inspector(self.store, self.bus, settings.compute, settings.inspector)
         set_process_name(self.process_id)  # names this process in its profile checkpoints
@@ -94,6 +99,7 @@ class Runtime:
             self.liveness.absorber,
             self.liveness_watcher,
             self.inspector,
+            self.feed,
         ]
         if settings.liveness.services:
             self.roles.append(ServerServices(self.liveness, settings))

@@ -167,15 +167,21 @@ class ServerClient:
             return self._token
 
     async def _send(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """Try each URL once, starting with the one that worked last."""
         last: Exception | None = None
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         for i in range(len(self.urls)):
             index = (self._current + i) % len(self.urls)
             try:
                 response = await self._http.request(
-                    method, self.urls[index] + path, json=body, headers=headers
+                    method, self.urls[index] + path, json=body, headers=headers, **extra
                 )
             except httpx.TransportError as exc:
                 last = exc
@@ -187,11 +193,14 @@ class ServerClient:
         assert last is not None
         raise last
 
-    async def request(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        """An authenticated request; a 401 (token revoked or expired) re-authenticates once."""
+    async def request(
+        self, method: str, path: str, body: Any = None, *, timeout: float | None = None
+    ) -> httpx.Response:
+        """An authenticated request; a 401 (token revoked or expired) re-authenticates once.
+        ``timeout`` overrides the client's (a long-poll holds the request on purpose)."""
         for attempt in (1, 2):
             token = await self.token()
-            response = await self._send(method, path, body, {"X-Auth-Token": token})
+            response = await self._send(method, path, body, {"X-Auth-Token": token}, timeout)
             if response.status_code == 401 and attempt == 1 and not self.credentials.token:
                 self._token = None
                 continue

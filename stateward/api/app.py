@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from stateward import __version__
 from stateward.api import (
+    agent_feed,
     alarms,
     chassis,
     compute,
@@ -61,6 +62,7 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         inspector.router,
         system.router,
         chassis.router,
+        agent_feed.router,
         alarms.router,
         events.router,
         journal.router,

@@ -42,6 +42,8 @@ class Network:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     subnet_ids: list[str] = field(default_factory=list)
+    # The network's key in every chassis' OpenFlow pipeline (metadata), allocated once.
+    local_key: int | None = None
 
 
 @dataclass(slots=True)
@@ -118,6 +120,13 @@ class Port:
     revision_number: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # The port's key in every chassis' OpenFlow pipeline (reg6 source, reg7 destination).
+    tunnel_key: int | None = None
+
+
+# Keys a chassis' pipeline knows networks and ports by (Dragonflow's "unique key").
+PORT_KEY_MAX = 2**31 - 1
+NETWORK_KEY_MAX = 2**24 - 1
 
 
 # Segments ---------------------------------------------------------------------------------

@@ -112,6 +112,7 @@ class UnitOfWork:
         self.readonly = readonly
         self._conn: AsyncConnection | None = None
         self._events: list[Envelope] = []
+        self._after_commit: list[Callable[[], None]] = []
         self._stack = contextlib.AsyncExitStack()
         self.committed = False
 
@@ -150,6 +151,11 @@ class UnitOfWork:
             raise RuntimeError("a read-only unit of work cannot emit notifications")
         self._events.append(envelope)
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this transaction has committed (never if it rolls back):
+        for hints to other processes about rows the transaction wrote (the agent feed)."""
+        self._after_commit.append(callback)
+
     async def commit(self) -> None:
         rows: list[tuple[int, Envelope]] = []
         if self._events:
@@ -176,3 +182,6 @@ class UnitOfWork:
         self._events = []
         if rows:
             self.store._committed(rows)
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()

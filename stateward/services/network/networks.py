@@ -102,6 +102,7 @@ class Networks:
                 repo, network_type, physnet, net.id
             )
             net.physical_network = net.physical_network or None
+        net.local_key = await repo.assign_key("network", net.id, rules.NETWORK_KEY_MAX)
         await repo.update_network(net)
 
     async def _allocate_segment(

@@ -83,6 +83,7 @@ class Ports:
             raise not_found("Network", port.network_id)
         await self.bind(uow, port)
         await ipam.insert_with_mac(repo, port, attrs.get("mac_address"), self.config.base_mac)
+        port.tunnel_key = await repo.assign_key("port", port.id, rules.PORT_KEY_MAX)
         port.fixed_ips = await ipam.allocate_ips(repo, port, net, attrs.get("fixed_ips"))
         uow.emit(
             resource_event(

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from stateward.domain.errors import Conflict
 from stateward.domain.network import AllocationPool, FixedIP, Network, Port, Subnet
 from stateward.store.db import UnitOfWork
 from stateward.store.tables import network as t
@@ -33,6 +34,7 @@ def _network(row: Any, subnet_ids: list[str]) -> Network:
         created_at=row.created_at,
         updated_at=row.updated_at,
         subnet_ids=subnet_ids,
+        local_key=row.local_key,
     )
 
 
@@ -78,6 +80,7 @@ def _port(row: Any, fixed_ips: list[FixedIP]) -> Port:
         revision_number=row.revision_number,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        tunnel_key=row.tunnel_key,
     )
 
 
@@ -147,6 +150,12 @@ def _port_values(p: Port) -> dict[str, Any]:
 
 Filters = dict[str, list[Any]]
 
+# PostgreSQL sequences proposing pipeline keys (0010_tunnel_keys); the unique column decides.
+KEY_SEQUENCES = {
+    "ports.tunnel_key": "ports_tunnel_key_seq",
+    "networks.local_key": "networks_local_key_seq",
+}
+
 
 def _apply_filters(
     query: sa.Select[Any], table: sa.Table, filters: Filters, columns: dict[str, str]
@@ -180,6 +189,57 @@ class NetworkRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.conn = uow.conn
+
+    # pipeline keys --------------------------------------------------------------------------
+    async def assign_key(self, kind: str, row_id: str, maximum: int) -> int:
+        """Give a port (``tunnel_key``) or network (``local_key``) its key, once.
+
+        Compare-and-set on the unique column: the next key after the highest taken, claimed
+        in a savepoint; a concurrent claim of the same key makes this one retry with the next.
+        Keys are not reused while a higher one exists, so an agent that still caches a deleted
+        object's flows never sees its key on another object soon after.
+        """
+        table, column = (t.ports, "tunnel_key") if kind == "port" else (t.networks, "local_key")
+        col = table.c[column]
+        for _ in range(32):
+            candidate = await self._next_key(table, col)
+            if candidate > maximum:
+                candidate = await self._lowest_free_key(col, maximum)
+            try:
+                async with self.conn.begin_nested():
+                    result = await self.conn.execute(
+                        sa.update(table)
+                        .where(table.c.id == row_id, col.is_(None))
+                        .values({column: candidate})
+                    )
+            except IntegrityError:
+                continue
+            if result.rowcount:
+                return candidate
+            current = (await self.conn.execute(sa.select(col).where(table.c.id == row_id))).scalar()
+            if current is not None:
+                return int(current)
+        raise Conflict(f"Could not allocate a {column} after several attempts; retry.")
+
+    async def _next_key(self, table: sa.Table, col: sa.Column[Any]) -> int:
+        """The next candidate key. PostgreSQL: a sequence, so concurrent processes never
+        propose the same key (and never wait on each other's uncommitted claim); SQLite (one
+        writer): the highest key + 1."""
+        if self.uow.dialect == "postgresql":
+            sequence = KEY_SEQUENCES[f"{table.name}.{col.name}"]
+            return int((await self.conn.execute(sa.select(sa.func.nextval(sequence)))).scalar_one())
+        return int((await self.conn.execute(sa.select(sa.func.max(col)))).scalar() or 0) + 1
+
+    async def _lowest_free_key(self, col: sa.Column[Any], maximum: int) -> int:
+        taken = sorted(k for k in (await self.conn.execute(sa.select(col))).scalars() if k)
+        expected = 1
+        for key in taken:
+            if key != expected:
+                break
+            expected += 1
+        if expected > maximum:
+            raise Conflict(f"No {col.name} left (all {maximum} are in use).")
+        return expected
 
     # networks ---------------------------------------------------------------------------
     async def add_network(self, network: Network) -> None:

@@ -1,6 +1,7 @@
 """All tables, one module per area, sharing one MetaData (what Alembic migrates)."""
 
 from stateward.store.tables import (  # noqa: F401
+    agent_feed,
     alarms,
     chassis,
     compute,

@@ -29,6 +29,8 @@ networks = sa.Table(
     sa.Column("network_type", sa.String(16), nullable=False),
     sa.Column("physical_network", sa.String(64), nullable=True),
     sa.Column("segmentation_id", sa.Integer, nullable=True),
+    # 0010_tunnel_keys: the network's key in every chassis' pipeline (OpenFlow metadata)
+    sa.Column("local_key", sa.Integer, nullable=True, unique=True),
 )
 
 # One row per allocated segment: the unique key is what stops two networks sharing a VNI/VLAN.
@@ -80,6 +82,8 @@ ports = sa.Table(
     sa.Column("binding_vif_type", sa.String(64), nullable=False, server_default="unbound"),
     sa.Column("binding_vif_details", JSON, nullable=False),
     sa.Column("data_plane_status", sa.String(16), nullable=True),
+    # 0010_tunnel_keys: the port's key in every chassis' pipeline (reg6/reg7)
+    sa.Column("tunnel_key", sa.Integer, nullable=True, unique=True),
     sa.UniqueConstraint("network_id", "mac_address", name="uq_ports_network_mac"),
 )
 
