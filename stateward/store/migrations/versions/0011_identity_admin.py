@@ -1,7 +1,7 @@
 """identity administration and hardening: lockout counters, audit chains, throttling
 
-Revision ID: 0009_identity_admin
-Revises: 0008_merge
+Revision ID: 0011_identity_admin
+Revises: 0010_tunnel_keys
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from stateward.store.tables.base import UTCDateTime
 
-revision: str = "0009_identity_admin"
-down_revision: str | Sequence[str] | None = "0008_merge"
+revision: str = "0011_identity_admin"
+down_revision: str | Sequence[str] | None = "0010_tunnel_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
