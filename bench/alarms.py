@@ -48,7 +48,7 @@ from stateward.domain.alarm import (
 )
 from stateward.domain.events import Envelope, utcnow
 from stateward.runtime import Runtime
-from stateward.services.alarm_evaluator import AlarmIndex
+from stateward.services.alarm_index import AlarmIndex
 from stateward.store.repositories.alarms import AlarmRepository
 
 ADMIN_PROJECT = "admin-project"

@@ -247,6 +247,16 @@ class AgentConfig(Section):
         default=None,
         description="Heartbeat transport; default nats when bus.url is NATS, else http",
     )
+    external_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description="Reported at registration: availability_zone, and capacity as vcpus, "
+        "memory_mb, disk_gb (what the scheduler fits servers into)",
+    )
+    report_capacity: bool = Field(
+        default=False,
+        description="Report this machine's CPUs, memory and state-directory disk as capacity "
+        "(unless external_ids gives them)",
+    )
     jitter: float = Field(default=0.1, ge=0, le=0.5, description="Fraction of report_interval")
     max_backoff: float = Field(default=5.0, gt=0, description="Longest wait between retries (s)")
     services: list[LocalServiceConfig] = Field(default_factory=list)
@@ -259,6 +269,58 @@ class ComputeConfig(Section):
         "what Doctor's consumers alarm on), 'stopped' (vm_state stopped, power_state 4, the "
         "seed's example) or 'unchanged' (upstream Nova: forced_down only).",
     )
+
+
+class SchedulerConfig(Section):
+    """Where a server without a named host goes (Nova's filter-then-weigh scheduler)."""
+
+    default_availability_zone: str = Field(
+        "nova", min_length=1, description="Zone of a host whose chassis names none"
+    )
+    cpu_allocation_ratio: float = Field(4.0, gt=0, description="vCPUs per reported CPU")
+    ram_allocation_ratio: float = Field(1.0, gt=0)
+    disk_allocation_ratio: float = Field(1.0, gt=0)
+    reserved_host_cpus: int = Field(0, ge=0)
+    reserved_host_memory_mb: int = Field(512, ge=0)
+    reserved_host_disk_mb: int = Field(0, ge=0)
+
+
+class QuotaConfig(Section):
+    """Limits per project (Nova, Neutron, Aodh): one engine, these defaults."""
+
+    enforce: bool = Field(True, description="Refuse creations beyond a project's limits")
+    defaults: dict[str, int] = Field(
+        default_factory=dict,
+        description="Default limits by resource (instances, cores, ram, network, port, ...), "
+        "overriding the built-in ones; -1 is unlimited",
+    )
+    project_alarm_quota: int | None = Field(
+        None, ge=-1, description="Alarms per project (Aodh's option); unset: unlimited"
+    )
+    user_alarm_quota: int | None = Field(
+        None, ge=-1, description="Alarms per user (Aodh's option); unset: unlimited"
+    )
+
+    @model_validator(mode="after")
+    def _valid_defaults(self) -> QuotaConfig:
+        for name, value in self.defaults.items():
+            if value < -1:
+                raise ValueError(f"defaults.{name}: must be -1 (unlimited) or more")
+        return self
+
+
+class ImageConfig(Section):
+    """The image catalog (Glance v2): where image data is kept and how big it may be."""
+
+    store_path: Path | None = Field(
+        None,
+        description="Directory holding image data; default <state_dir>/images. Several server "
+        "processes must share one (a shared filesystem).",
+    )
+    size_cap: int = Field(
+        1_099_511_627_776, ge=1, description="Largest image accepted (bytes; Glance's 1 TiB)"
+    )
+    chunk_size: int = Field(65536, ge=1024, description="Read/write unit when streaming (bytes)")
 
 
 class InspectorConfig(Section):
@@ -289,29 +351,64 @@ class AlarmsConfig(Section):
     record_history: bool = True
     action_allow: list[str] | None = Field(
         None,
-        description="Hosts or CIDRs webhook actions may reach; unset: everything except "
-        "link-local addresses (169.254.0.0/16, fe80::/10)",
+        description="An allow-list replacing the default policy: only these hosts or CIDRs "
+        "may be reached by webhook actions; unset: the default policy (public addresses, "
+        "plus action_open)",
+    )
+    action_open: list[str] = Field(
+        default_factory=list,
+        description="Hosts or CIDRs opened on top of the default policy, which refuses "
+        "loopback, link-local, unspecified, multicast and reserved addresses (and private "
+        "ranges, see action_deny_private); e.g. ['127.0.0.0/8'] for a consumer on this host",
+    )
+    action_deny_private: bool = Field(
+        True,
+        description="The default policy also refuses private ranges (10/8, 172.16/12, "
+        "192.168/16, 100.64/10, 198.18/15, fc00::/7) unless opened in action_open",
     )
     notifier_timeout: float = Field(5.0, gt=0, description="Per-attempt webhook timeout (s)")
-    notifier_retries: int = Field(3, ge=0, description="Retries after a failed webhook")
+    notifier_retries: int = Field(
+        5,
+        ge=0,
+        description="Retries after a failed webhook (0.2+0.4+..+3.2 s: a receiver "
+        "down for 6 s still gets it)",
+    )
     notifier_backoff: float = Field(0.2, ge=0, description="First retry delay, doubled each time")
-    notifier_concurrency: int = Field(64, ge=1, description="Webhooks in flight at most")
+    notifier_max_backoff: float = Field(10.0, ge=0, description="Longest delay between retries")
+    notifier_concurrency: int = Field(
+        64, ge=1, description="Webhook requests in flight at most, all destinations together"
+    )
+    notifier_max_connections: int = Field(
+        8,
+        ge=1,
+        description="Requests (so connections) in flight at most per destination (scheme, "
+        "host, port); the window starts at 1 and adapts to the receiver (AIMD)",
+    )
+    notifier_max_actions: int = Field(
+        10, ge=1, description="Distinct actions notified per alarm transition at most"
+    )
     resync_interval: float = Field(
         300.0, ge=0, description="Full reload of the evaluator's index (s); 0 disables"
+    )
+    fire_memory: float = Field(
+        3600.0,
+        gt=0,
+        description="How long (s) the store remembers which event fired which alarm, so a "
+        "redelivered event (bus outage, process killed before acknowledging) never fires twice",
     )
 
     @model_validator(mode="after")
     def _valid_destinations(self) -> AlarmsConfig:
         import ipaddress
 
-        for entry in self.action_allow or []:
+        for entry in [*(self.action_allow or []), *self.action_open]:
             if "/" in entry:
                 try:
                     ipaddress.ip_network(entry, strict=False)
                 except ValueError as exc:
-                    raise ValueError(f"action_allow: {entry!r} is not a CIDR: {exc}") from None
+                    raise ValueError(f"action list: {entry!r} is not a CIDR: {exc}") from None
             elif not entry or " " in entry:
-                raise ValueError(f"action_allow: {entry!r} is not a host name, address or CIDR")
+                raise ValueError(f"action list: {entry!r} is not a host name, address or CIDR")
         return self
 
 
@@ -404,6 +501,9 @@ class Settings(BaseSettings):
     network: NetworkConfig = NetworkConfig()
     liveness: LivenessConfig = LivenessConfig()
     compute: ComputeConfig = ComputeConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    quotas: QuotaConfig = QuotaConfig()
+    image: ImageConfig = ImageConfig()
     inspector: InspectorConfig = InspectorConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     journal: JournalConfig = JournalConfig()
@@ -434,6 +534,11 @@ class Settings(BaseSettings):
         """The SQLAlchemy async URL, defaulting to SQLite in the state directory."""
         url = self.database.url or f"sqlite:///{self.state_dir / 'stateward.db'}"
         return to_async_url(url)
+
+    @property
+    def image_store_path(self) -> Path:
+        """Where image data lives: ``[image] store_path``, else ``<state_dir>/images``."""
+        return self.image.store_path or self.state_dir / "images"
 
     @property
     def is_embedded_database(self) -> bool:

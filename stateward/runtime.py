@@ -24,8 +24,12 @@ from stateward.services.agent_feed import AgentFeedService
 from stateward.services.alarm_evaluator import AlarmEvaluator
 from stateward.services.alarm_notifier import AlarmNotifier
 from stateward.services.alarms import AlarmService
+from stateward.services.boot import BootService
 from stateward.services.compute import ComputeService
+from stateward.services.flavors import FlavorService
+from stateward.services.hypervisors import HypervisorService
 from stateward.services.identity import Bootstrap, IdentityService
+from stateward.services.images import ImageService
 from stateward.services.inspector import Inspector
 from stateward.services.journal import JournalRole, JournalService
 from stateward.services.leases import SingletonRole
@@ -33,8 +37,12 @@ from stateward.services.liveness import WATCHER_LEASE, LivenessService, ServerSe
 from stateward.services.network import NetworkService
 from stateward.services.outbox import OutboxRelay
 from stateward.services.profiles import ProfileRecorder, ProfileService
+from stateward.services.quota_resources import register_builtin
+from stateward.services.quotas import QuotaEngine
+from stateward.services.server_ports import ServerPorts
 from stateward.services.tunnel_view import TunnelView
 from stateward.store.db import Store
+from stateward.store.image_files import ImageFileStore
 from stateward.store.migrate import code_heads, current_heads, upgrade_async
 
 log = logging.getLogger(__name__)
@@ -87,7 +95,22 @@ class Runtime:
         # What each chassis' agent needs, as a snapshot plus ordered changes; views register.
         self.feed = AgentFeedService(self.store, self.bus, settings.feed)
         self.feed.register(TunnelView())
-        self.compute = ComputeService(self.store, settings.compute, settings.liveness)
+        self.quotas = QuotaEngine(self.store, settings.quotas)
+        register_builtin(self.quotas, settings.quotas)
+        self.flavors = FlavorService(self.store)
+        self.images = ImageService(
+            self.store,
+            ImageFileStore(settings.image_store_path, chunk_size=settings.image.chunk_size),
+            size_cap=settings.image.size_cap,
+        )
+        server_ports = ServerPorts(self.network)
+        self.compute = ComputeService(
+            self.store, settings.compute, settings.liveness, ports=server_ports
+        )
+        self.boot = BootService(
+            self.store, server_ports, self.quotas, settings.scheduler, settings.liveness
+        )
+        self.hypervisors = HypervisorService(self.store, self.boot)
         self.inspector = Inspector(self.store, self.bus, settings.compute, settings.inspector)
         set_process_name(self.process_id)  # names this process in its profile checkpoints
         self.profiles = ProfileService(self.store, settings.profiler)
@@ -104,7 +127,8 @@ class Runtime:
         if settings.liveness.services:
             self.roles.append(ServerServices(self.liveness, settings))
         self.alarms = AlarmService(self.store, record_history=settings.alarms.record_history)
-        self.alarm_notifier = AlarmNotifier(settings.alarms)
+        # the notifier delivers committed fires from the bus (any process of its queue group)
+        self.alarm_notifier = AlarmNotifier(settings.alarms, self.bus)
         self.roles.append(self.alarm_notifier)
         self.alarm_evaluator: AlarmEvaluator | None = None
         if settings.alarms.evaluate:
@@ -112,9 +136,9 @@ class Runtime:
                 self.store,
                 self.bus,
                 self.alarms,
-                self.alarm_notifier,
                 resync_interval=settings.alarms.resync_interval,
                 record_history=settings.alarms.record_history,
+                fire_memory=settings.alarms.fire_memory,
             )
             self.roles.append(self.alarm_evaluator)
         self.journal_role: JournalRole | None = None
@@ -160,6 +184,7 @@ class Runtime:
                 else os.environ.get("STATEWARD_ADMIN_PASSWORD")
             )
             self.bootstrap = await self.identity.bootstrap(password)
+            await self.flavors.bootstrap()
 
     @contextlib.asynccontextmanager
     async def _exclusive_setup(self) -> AsyncIterator[None]:

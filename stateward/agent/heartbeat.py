@@ -44,8 +44,10 @@ class ChassisAgent:
         report_interval: float | None = None,
         jitter: float = 0.1,
         max_backoff: float = 5.0,
+        external_ids: dict[str, str] | None = None,
     ) -> None:
         self.chassis = chassis
+        self.external_ids = external_ids
         self.local_ip = local_ip
         self.client = client
         self.monitor = monitor
@@ -99,6 +101,8 @@ class ChassisAgent:
         }
         if self.requested_interval is not None:
             body["report_interval"] = self.requested_interval
+        if self.external_ids is not None:
+            body["external_ids"] = self.external_ids
         response = await self.client.request(
             "PUT", f"/v1/chassis/{self.chassis}", {"chassis": body}
         )

@@ -267,7 +267,7 @@ def parse_alarm(
     repeat = pick("repeat_actions", _boolean, False)
     severity = pick("severity", lambda n, v: _choice(n, v, SEVERITIES), "low")
     state = pick("state", lambda n, v: _choice(n, v, STATES), "insufficient data")
-    destinations = DestinationPolicy(runtime.settings.alarms.action_allow)
+    destinations = DestinationPolicy.from_config(runtime.settings.alarms)
     actions = {
         key: pick(key, lambda n, v: _actions(n, v, ctx, destinations), ())
         for key in ("alarm_actions", "ok_actions", "insufficient_data_actions")

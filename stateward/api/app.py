@@ -10,14 +10,15 @@ from fastapi import FastAPI
 from stateward import __version__
 from stateward.api import (
     agent_feed,
+    alarm_quotas,
     alarms,
     chassis,
     compute,
-    compute_resources,
     errors,
     events,
     identity,
     identity_admin,
+    image,
     inspector,
     journal,
     networking,
@@ -27,6 +28,7 @@ from stateward.api import (
 )
 from stateward.api.middleware import RequestMiddleware
 from stateward.api.networking import agents
+from stateward.api.networking import quotas as network_quotas
 from stateward.runtime import Runtime
 
 
@@ -57,12 +59,14 @@ def create_app(runtime: Runtime, *, manage_lifecycle: bool = True) -> FastAPI:
         identity_admin.router,
         networking.router,
         agents.router,
-        compute.router,
-        compute_resources.router,
+        network_quotas.router,
+        *compute.routers,
+        *image.routers,
         inspector.router,
         system.router,
         chassis.router,
         agent_feed.router,
+        alarm_quotas.router,
         alarms.router,
         events.router,
         journal.router,

@@ -40,6 +40,9 @@ def error_body(path: str, status: int, message: str, kind: str | None = None) ->
         }
     if path.startswith("/compute"):
         return {NOVA_KEYS.get(status, "computeFault"): {"code": status, "message": message}}
+    if path.startswith("/image"):
+        # webob's JSON error body, which Glance's clients read
+        return {"message": message, "code": f"{status} {title}", "title": title}
     if path.startswith("/v2"):
         return {
             "error_message": {

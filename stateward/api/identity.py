@@ -81,6 +81,7 @@ def catalog(request: Request, region: str) -> list[dict[str, Any]]:
         ("identity", "keystone", f"{base}/identity"),
         ("network", "neutron", f"{base}/networking"),
         ("compute", "nova", f"{base}/compute/v2.1"),
+        ("image", "glance", f"{base}/image"),
         ("alarming", "aodh", base),
     ]
     return [

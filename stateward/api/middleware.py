@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 
@@ -21,6 +22,10 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+
+
+# Bodies streamed to a store with their own size cap (image data), not held in memory.
+STREAMED = re.compile(r"^/image/v2/images/[^/]+/file$")
 
 
 class _TooLarge(Exception):
@@ -42,7 +47,15 @@ class RequestMiddleware:
         path = scope["path"]
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        limit: int | None = self.max_body_bytes
+        if scope["method"] == "PUT" and STREAMED.match(path):
+            limit = None
+        if (
+            limit is not None
+            and declared is not None
+            and declared.isdigit()
+            and int(declared) > limit
+        ):
             await self._reject(scope, send, request_id)
             return
         received = 0
@@ -50,9 +63,9 @@ class RequestMiddleware:
         async def limited_receive() -> Message:
             nonlocal received
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and limit is not None:
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     raise _TooLarge
             return message
 

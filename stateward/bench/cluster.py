@@ -150,6 +150,9 @@ class Cluster:
                 "STATEWARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
                 "STATEWARD_LOGGING__FORMAT": "json",
                 "STATEWARD_LOGGING__LEVEL": self.log_level,
+                # the consumers of benchmarks, demos and tests listen on this host's loopback,
+                # which the default destination policy refuses: opened explicitly
+                "STATEWARD_ALARMS__ACTION_OPEN": '["127.0.0.0/8"]',
             }
         )
         if self.backend == "embedded":

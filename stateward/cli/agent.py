@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shlex
 import signal
 import socket
@@ -101,6 +102,30 @@ def agent(
     raise typer.Exit(code)
 
 
+def chassis_external_ids(settings: Settings) -> dict[str, str] | None:
+    """What the agent reports about its chassis (zone, capacity); None: nothing to say."""
+    ids = dict(settings.agent.external_ids)
+    if settings.agent.report_capacity:
+        import shutil
+
+        ids.setdefault("vcpus", str(os.cpu_count() or 1))
+        ids.setdefault("memory_mb", str(_memory_mb()))
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        ids.setdefault("disk_gb", str(shutil.disk_usage(settings.state_dir).total // 1024**3))
+    return ids or None
+
+
+def _memory_mb() -> int:
+    try:
+        text = Path("/proc/meminfo").read_text(encoding="ascii")
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
 async def _run(
     settings: Settings,
     *,
@@ -139,6 +164,7 @@ async def _run(
         report_interval=report_interval,
         jitter=settings.agent.jitter,
         max_backoff=settings.agent.max_backoff,
+        external_ids=chassis_external_ids(settings),
     )
     task = asyncio.create_task(agent.run())
     loop = asyncio.get_running_loop()

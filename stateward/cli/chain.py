@@ -118,9 +118,16 @@ def bench_fault(
     nats: str | None = typer.Option(None, "--nats", help="NATS URL."),
     json_file: Path | None = typer.Option(None, "--json", help="Also write the results here."),
     quiet: bool = typer.Option(False, "--quiet", help="No per-run lines."),
+    receiver: str = typer.Option(
+        "consumer", "--receiver", help="consumer, or plain: a one-thread http.server, backlog 5."
+    ),
+    profile: Path | None = typer.Option(
+        None, "--profile", help="Record each run's fault window with py-spy into this folder."
+    ),
 ) -> None:
-    """Fault -> consumer notified, end to end on real processes; p50/p95/p99/max, the profiler
-    breakdown, Doctor's criterion (< 1 s) and Doctor's published figures."""
+    """Fault -> consumer notified, end to end on real processes; p50/p95/p99/max, the server CPU
+    per alarm, the profiler breakdown, Doctor's criterion (< 1 s) and Doctor's published
+    figures."""
     from stateward.bench import fault
 
     argv = [
@@ -142,8 +149,19 @@ def bench_fault(
         argv.append(f"--json={json_file}")
     if quiet:
         argv.append("--quiet")
-    if backend not in ("embedded", "pg-nats", "both") or source not in ("monitor", "agent", "both"):
-        typer.secho("error: --backend embedded|pg-nats|both, --source monitor|agent|both", err=True)
+    argv.append(f"--receiver={receiver}")
+    if profile:
+        argv.append(f"--profile={profile}")
+    if (
+        backend not in ("embedded", "pg-nats", "both")
+        or source not in ("monitor", "agent", "both")
+        or receiver not in ("consumer", "plain")
+    ):
+        typer.secho(
+            "error: --backend embedded|pg-nats|both, --source monitor|agent|both, "
+            "--receiver consumer|plain",
+            err=True,
+        )
         raise typer.Exit(2)
     raise typer.Exit(fault.main(argv))
 

@@ -12,6 +12,7 @@ Everything here is pure: compiled alarms are plain objects the evaluator indexes
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import operator
 import re
@@ -357,12 +358,25 @@ def event_resources(envelope: Any) -> set[str]:
     return found
 
 
+def _query_text(rule: EventRule) -> str:
+    """The rule's query as Aodh prints it in a reason; computed once per rule (a burst fires
+    many alarms sharing a few rules' shapes, never a new rule per fire)."""
+    try:
+        return _query_text_cached(rule)
+    except TypeError:  # an unhashable value in the query
+        return json.dumps([q.as_dict() for q in rule.query], sort_keys=True)
+
+
+@functools.lru_cache(maxsize=65536)
+def _query_text_cached(rule: EventRule) -> str:
+    return json.dumps([q.as_dict() for q in rule.query], sort_keys=True)
+
+
 def fire_reason(alarm: Alarm, envelope: Any) -> tuple[str, dict[str, Any]]:
     """Aodh's reason text and reason_data; infrastructure details only for admin alarms."""
-    query = [q.as_dict() for q in alarm.rule.query]
     reason = (
         f"Event <id={envelope.message_id},event_type={envelope.event_type}> hits the query "
-        f"<query={json.dumps(query, sort_keys=True)}>."
+        f"<query={_query_text(alarm.rule)}>."
     )
     event: dict[str, Any] = {
         "message_id": envelope.message_id,

@@ -159,6 +159,13 @@ class Server:
     updated_at: datetime | None = None
     launched_at: datetime | None = None
     deleted_at: datetime | None = None
+    # the flavor's resources, copied at create (what quotas and the scheduler count)
+    vcpus: int = 0
+    memory_mb: int = 0
+    root_gb: int = 0
+    flavor: dict[str, Any] | None = None  # the flavor as it was when the server was created
+    fault: dict[str, Any] | None = None  # {code, message, created}: why it went to ERROR
+    created_ports: list[str] = field(default_factory=list)  # deleted with the server
 
     @property
     def state(self) -> ServerState:
@@ -174,6 +181,33 @@ class Server:
     @property
     def status(self) -> str:
         return api_status(self.vm_state, self.task_state)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkRequest:
+    """One entry of a server create's ``networks``: a network (optionally a fixed IP) or a
+    port."""
+
+    network_id: str | None = None
+    port_id: str | None = None
+    fixed_ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BootRequest:
+    """A server create, validated at the edge."""
+
+    project_id: str
+    user_id: str
+    name: str
+    flavor_id: str
+    image_ref: str = ""
+    zone: str | None = None  # requested availability zone (None: any)
+    host: str | None = None  # an admin's named host (2.74 ``host``, or ``nova:HOST``)
+    description: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    networks: list[NetworkRequest] | str | None = None  # a list, "auto", "none" or absent
+    admin: bool = False
 
 
 @dataclass(slots=True)

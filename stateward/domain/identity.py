@@ -16,8 +16,15 @@ SERVICE = "service"
 DATA_PLANE_INTEGRATOR = "data_plane_integrator"
 STANDARD_ROLES = (ADMIN, MEMBER, READER, SERVICE, DATA_PLANE_INTEGRATOR)
 
-# Keystone's default implied roles: admin implies member, member implies reader.
-IMPLIED_ROLES: dict[str, tuple[str, ...]] = {ADMIN: (MEMBER,), MEMBER: (READER,)}
+# Keystone's default implied roles: admin implies member, member implies reader. ``_member_``
+# was Keystone's default member role (``member_role_name``) before ``member``; tools of that
+# time grant it (OPNFV Doctor's setup does) and Keystone's upgrade path makes it imply member.
+LEGACY_MEMBER = "_member_"
+IMPLIED_ROLES: dict[str, tuple[str, ...]] = {
+    ADMIN: (MEMBER,),
+    MEMBER: (READER,),
+    LEGACY_MEMBER: (MEMBER,),
+}
 
 
 def effective_roles(assigned: set[str] | list[str]) -> list[str]:

@@ -3,7 +3,7 @@ history row and an ``alarm.*`` notification (Aodh's names) in the same transacti
 
 Every change is also handed synchronously to this process's listeners (the evaluator's index),
 so a created or changed alarm takes effect on the very next event evaluated here; other
-processes learn it from the ``alarm.*`` notification (broadcast) and re-read the row.
+processes learn it from the ``alarm.*`` notification (broadcast), which carries the whole alarm.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from stateward.domain.alarm import Alarm, alarm_to_dict
+from stateward.domain.alarm import ALARM, Alarm, alarm_to_dict
 from stateward.domain.errors import Conflict, NotFound
-from stateward.domain.events import Envelope, utcnow
+from stateward.domain.events import Envelope, TraceContext, deterministic_id, utcnow
 from stateward.store.db import Store, UnitOfWork
-from stateward.store.repositories.alarms import AlarmRepository
+from stateward.store.repositories.alarms import AlarmRepository, history_row
 
 log = logging.getLogger(__name__)
 
@@ -84,19 +84,24 @@ class Actor:
     project_id: str | None
 
 
+def _traits(alarm: Alarm, state: str) -> dict[str, Any]:
+    """What other processes' indexes need to know of a change (and alarms could match on)."""
+    return {
+        "alarm_id": alarm.alarm_id,
+        "project_id": alarm.project_id,
+        "tenant_id": alarm.project_id,
+        "generation": alarm.generation,
+        "state": state,
+    }
+
+
 def change_envelope(kind: str, alarm: Alarm, detail: dict[str, Any]) -> Envelope:
     return Envelope(
         event_type="alarm." + kind.replace(" ", "_"),
         publisher_id=PUBLISHER,
         project_id=alarm.project_id,
         resource_id=alarm.alarm_id,
-        traits={
-            "alarm_id": alarm.alarm_id,
-            "project_id": alarm.project_id,
-            "tenant_id": alarm.project_id,
-            "generation": alarm.generation,
-            "state": alarm.state,
-        },
+        traits=_traits(alarm, alarm.state),
         # the whole alarm, so other processes update their index without reading the store
         payload={
             "alarm_id": alarm.alarm_id,
@@ -104,6 +109,48 @@ def change_envelope(kind: str, alarm: Alarm, detail: dict[str, Any]) -> Envelope
             "detail": detail,
             "alarm": alarm_to_dict(alarm),
         },
+    )
+
+
+def fire_envelope(
+    fired: Alarm,
+    previous: str,
+    reason: str,
+    reason_data: dict[str, Any],
+    *,
+    cause: str,
+    trace: TraceContext | None = None,
+) -> Envelope:
+    """The evaluator's ``alarm.state_transition``, also the notifier's work order.
+
+    Aodh's shape (the history entry: type, detail, severity, on_behalf_of, timestamp) with the
+    reason, the event's data and what the notifier needs (name, actions) — not the whole alarm:
+    a fire changes only the state, which the other processes' indexes take from the traits.
+    Its id derives from (alarm, event): the same fire can never be two notifications.
+    """
+    return Envelope(
+        event_type="alarm." + STATE_TRANSITION.replace(" ", "_"),
+        publisher_id=PUBLISHER,
+        project_id=fired.project_id,
+        resource_id=fired.alarm_id,
+        traits=_traits(fired, ALARM),
+        payload={
+            "alarm_id": fired.alarm_id,
+            "type": STATE_TRANSITION,
+            "detail": {
+                "state": ALARM,
+                "previous": previous,
+                "transition_reason": reason,
+                "reason_data": reason_data,
+                "notify": True,
+            },
+            "on_behalf_of": fired.project_id,
+            "severity": fired.severity,
+            "timestamp": iso(fired.state_timestamp),
+            "notification": {"alarm_name": fired.name, "actions": list(fired.alarm_actions)},
+        },
+        message_id=deterministic_id("alarm.state_transition", fired.alarm_id, cause),
+        trace=trace,
     )
 
 
@@ -130,7 +177,7 @@ class AlarmService:
         at: datetime,
     ) -> None:
         if self.record_history:
-            await AlarmRepository(uow).record_change(
+            row = history_row(
                 alarm.alarm_id,
                 kind,
                 detail,
@@ -140,6 +187,7 @@ class AlarmService:
                 on_behalf_of=alarm.project_id,
                 severity=alarm.severity,
             )
+            await AlarmRepository(uow).record_changes([row])
         uow.emit(change_envelope(kind, alarm, detail))
 
     async def get(self, alarm_id: str) -> Alarm:

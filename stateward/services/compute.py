@@ -18,11 +18,12 @@ from typing import Any
 from stateward.config import ComputeConfig, LivenessConfig
 from stateward.domain import compute as rules
 from stateward.domain.compute import ComputeServiceView, Server, ServerState
-from stateward.domain.errors import InvalidInput, NotFound
+from stateward.domain.errors import NotFound
 from stateward.domain.events import Envelope, TraceContext, deterministic_id, utcnow
 from stateward.profiler.hooks import stamp_committed
 from stateward.profiler.stamp import stamp
 from stateward.services.network import port_traits, port_view
+from stateward.services.server_ports import ServerPorts
 from stateward.store.db import Store, UnitOfWork
 from stateward.store.repositories.chassis import ChassisRepository
 from stateward.store.repositories.compute import ComputeRepository, ServerChange
@@ -58,6 +59,9 @@ def instance_event(
         "old_task_state": old.task_state if old else None,
         "power_state": server.power_state,
         "status": server.status,
+        "vcpus": server.vcpus,
+        "memory_mb": server.memory_mb,
+        "flavor_id": server.flavor_ref,
     }
     if reason:
         traits["state_description"] = reason
@@ -178,11 +182,13 @@ class ComputeService:
         config: ComputeConfig,
         liveness: LivenessConfig,
         now: Callable[[], datetime] = utcnow,
+        ports: ServerPorts | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.liveness = liveness
         self.now = now
+        self.ports = ports
         store.add_commit_listener(stamp_committed)  # profiler T04: the VMs' new state committed
 
     # services ---------------------------------------------------------------------------
@@ -271,33 +277,6 @@ class ComputeService:
         return view, result
 
     # servers ----------------------------------------------------------------------------
-    async def create_server(
-        self, project_id: str, user_id: str, host: str, attrs: dict[str, Any]
-    ) -> Server:
-        now = self.now()
-        server = Server(
-            id=str(uuid.uuid4()),
-            project_id=project_id,
-            user_id=user_id,
-            name=attrs["name"],
-            host=host,
-            image_ref=attrs.get("imageRef") or "",
-            flavor_ref=attrs.get("flavorRef") or "",
-            availability_zone=attrs.get("zone") or "nova",
-            description=attrs.get("description"),
-            metadata=dict(attrs.get("metadata") or {}),
-            created_at=now,
-            updated_at=now,
-            launched_at=now,
-        )
-        async with self.store.uow() as uow:
-            if await ChassisRepository(uow).get(host) is None:
-                raise InvalidInput(f"Compute host {host} could not be found.")
-            await ComputeRepository(uow).add_server(server)
-            uow.emit(instance_event(server, None, "compute.instance.create.end"))
-            await uow.commit()
-        return server
-
     async def get_server(self, server_id: str) -> Server:
         async with self.store.uow(readonly=True) as uow:
             server = await ComputeRepository(uow).get_server(server_id)
@@ -360,11 +339,26 @@ class ComputeService:
         return await self._change(server_id, go)
 
     async def delete_server(self, server_id: str) -> None:
-        def go(server: Server) -> str:
+        """Gone from listings at once; the ports it made go with it, given ones are unbound."""
+        async with self.store.uow() as uow:
+            repo = ComputeRepository(uow)
+            server = await repo.get_server(server_id, lock=True)
+            if server is None:
+                raise NotFound(f"Instance {server_id} could not be found.")
+            old = server.state
             server.vm_state = rules.DELETED
             server.task_state = None
             server.power_state = rules.NOSTATE
-            server.deleted_at = self.now()
-            return "compute.instance.delete.end"
+            server.deleted_at = server.updated_at = self.now()
+            await repo.save_server(server)
+            if self.ports is not None:
+                await self.ports.release(uow, server.id, set(server.created_ports))
+            uow.emit(instance_event(server, old, "compute.instance.delete.end"))
+            await uow.commit()
 
-        await self._change(server_id, go)
+    async def addresses(self, server_ids: list[str]) -> dict[str, dict[str, list[Any]]]:
+        """Nova's ``addresses`` of each server (its ports' fixed IPs by network name)."""
+        if self.ports is None or not server_ids:
+            return {}
+        async with self.store.uow(readonly=True) as uow:
+            return await self.ports.addresses(uow, server_ids)

@@ -40,7 +40,8 @@ from stateward.domain.events import Envelope, TraceContext, deterministic_id, ut
 from stateward.profiler.hooks import epoch_of
 from stateward.profiler.stamp import open_trace, stamp
 from stateward.services.compute import apply_host_down
-from stateward.store.db import Store
+from stateward.services.gcpause import gc_paused
+from stateward.store.db import Store, UnitOfWork
 from stateward.store.repositories.chassis import ChassisRepository
 from stateward.store.repositories.compute import ComputeRepository, FaultRecord
 from stateward.store.repositories.network import NetworkRepository
@@ -280,46 +281,10 @@ class Inspector:
     ) -> Outcome:
         host = failure.hostname
         async with lock, self.store.uow() as uow:
-            compute = ComputeRepository(uow)
-            key = failure.dedup_key
-            window = timedelta(seconds=self.config.duplicate_window)
-            if key and await compute.recent_duplicate(host, key, now - window):
-                outcome.outcome = "duplicate"
-                RAW_FAILURES.labels(failure.type, outcome.outcome).inc()
-                return outcome
-            if await ChassisRepository(uow).get(host) is None:
-                outcome.outcome = "unknown_host"
-            elif failure.is_down:
-                stamp(trace, "T02", vms=len(self.index.server_ids(host)))  # host index lookup
-                result = await apply_host_down(
-                    uow,
-                    host,
-                    mode=self.compute.host_down_server_state,
-                    ports=self.config.port_data_plane_down,
-                    now=now,
-                    trace=trace,
-                    reason=f"host {host} down ({failure.monitor or 'monitor'})",
-                )
-                outcome.outcome = "host_down" if result.forced else "already_down"
-                outcome.servers = len(result.servers)
-                outcome.ports = len(result.ports)
-            if outcome.outcome in ("host_down", "recorded"):
-                uow.emit(host_event(failure, outcome, trace, now))
-            await compute.add_fault(
-                host=host,
-                event_type=failure.type,
-                monitor=failure.monitor,
-                dedup_key=key,
-                monitor_event_id=failure.monitor_event_id,
-                reported_time=failure.time,
-                received_at=now,
-                outcome=outcome.outcome,
-                servers_changed=outcome.servers,
-                ports_changed=outcome.ports,
-                details=failure.details,
-                trace_id=trace.trace_id,
-            )
-            await uow.commit()
+            with gc_paused():  # thousands of rows and notifications, all freed on commit
+                done = await self._apply(uow, failure, trace, outcome, now)
+        if not done:
+            return outcome  # a duplicate
         if failure.is_down:
             HOST_DOWN_SECONDS.observe(time.perf_counter() - started)
         RAW_FAILURES.labels(failure.type, outcome.outcome).inc()
@@ -338,6 +303,58 @@ class Inspector:
             },
         )
         return outcome
+
+    async def _apply(
+        self,
+        uow: UnitOfWork,
+        failure: RawFailure,
+        trace: TraceContext,
+        outcome: Outcome,
+        now: datetime,
+    ) -> bool:
+        """The one transaction of a raw failure; False when it is a duplicate (nothing done)."""
+        host = failure.hostname
+        compute = ComputeRepository(uow)
+        key = failure.dedup_key
+        window = timedelta(seconds=self.config.duplicate_window)
+        if key and await compute.recent_duplicate(host, key, now - window):
+            outcome.outcome = "duplicate"
+            RAW_FAILURES.labels(failure.type, outcome.outcome).inc()
+            return False
+        if await ChassisRepository(uow).get(host) is None:
+            outcome.outcome = "unknown_host"
+        elif failure.is_down:
+            stamp(trace, "T02", vms=len(self.index.server_ids(host)))  # host index lookup
+            result = await apply_host_down(
+                uow,
+                host,
+                mode=self.compute.host_down_server_state,
+                ports=self.config.port_data_plane_down,
+                now=now,
+                trace=trace,
+                reason=f"host {host} down ({failure.monitor or 'monitor'})",
+            )
+            outcome.outcome = "host_down" if result.forced else "already_down"
+            outcome.servers = len(result.servers)
+            outcome.ports = len(result.ports)
+        if outcome.outcome in ("host_down", "recorded"):
+            uow.emit(host_event(failure, outcome, trace, now))
+        await compute.add_fault(
+            host=host,
+            event_type=failure.type,
+            monitor=failure.monitor,
+            dedup_key=key,
+            monitor_event_id=failure.monitor_event_id,
+            reported_time=failure.time,
+            received_at=now,
+            outcome=outcome.outcome,
+            servers_changed=outcome.servers,
+            ports_changed=outcome.ports,
+            details=failure.details,
+            trace_id=trace.trace_id,
+        )
+        await uow.commit()
+        return True
 
     async def history(self, host: str, limit: int = 50) -> list[FaultRecord]:
         async with self.store.uow(readonly=True) as uow:

@@ -4,7 +4,8 @@ It plays the last role of the fault chain: an HTTP endpoint an alarm's ``alarm_a
 at. For each webhook it
 
 * stamps ``T09`` (received) the moment the request is read, with the trace from the
-  ``X-Stateward-Trace`` header,
+  ``X-Stateward-Trace`` header (the first alarm of each trace: a profile keeps a checkpoint's
+  first time, and a log line per alarm would cost the receiver more than the alarm),
 * "handles" the alarm (``handler``, by default: read the server id from the alarm's
   ``reason_data``, which is what a VNF manager does before it acts) and stamps ``T10``,
 * answers 200, and posts ``T09``/``T10`` back to ``POST /v1/profiles/{trace}/checkpoints`` (once
@@ -16,7 +17,8 @@ Its stamps are also written to its own log (``stateward.profiler.stamp``), so
 
 Plain asyncio streams (HTTP/1.1 with keep-alive), no framework: the receipt time is taken before
 anything else happens to the request. Usable in-process (``Consumer``, the benchmark and the
-demo) or as ``stateward consumer --port P``.
+demo) or as ``stateward consumer --port P``. ``PlainReceiver`` is the other kind: the few-line
+``http.server`` receiver a user writes, one request at a time with a listen backlog of 5.
 """
 
 from __future__ import annotations
@@ -195,7 +197,10 @@ class Consumer:
             return 400
         trace = trace_from_headers(headers)
         alarm = Alarm(body, trace.trace_id if trace else None, received, path=path)
-        stamp(trace, "T09", t=received, alarm_id=alarm.alarm_id, process=self.name)
+        # a profile keeps the first time of each checkpoint: the fault's first alarm is stamped
+        first = trace is not None and trace.trace_id not in self._first
+        if first:
+            stamp(trace, "T09", t=received, alarm_id=alarm.alarm_id, process=self.name)
         if self.handler is not None:
             result = self.handler(alarm)
             if result is not None:
@@ -203,10 +208,10 @@ class Consumer:
         else:
             alarm.instance_id  # noqa: B018 - what a manager reads before it acts
         alarm.handled = time.time_ns() / 1e9
-        stamp(trace, "T10", t=alarm.handled, alarm_id=alarm.alarm_id, process=self.name)
         self.received.append(alarm)
         self._changed.set()
-        if trace is not None and trace.trace_id not in self._first:
+        if first and trace is not None:
+            stamp(trace, "T10", t=alarm.handled, alarm_id=alarm.alarm_id, process=self.name)
             self._first[trace.trace_id] = alarm
             if self._client is not None:
                 task = asyncio.create_task(self._post_back(alarm))
@@ -241,3 +246,87 @@ class Consumer:
                 "consumer could not post checkpoints",
                 extra={"trace_id": alarm.trace_id, "error": str(exc)},
             )
+
+
+class PlainReceiver:
+    """The webhook receiver people write in a few lines: Python's ``http.server``, one request
+    at a time on one thread, HTTP/1.0 (a connection per request), the default listen backlog
+    of 5. A notifier that opens dozens of connections at once overflows it; this is what the
+    adaptive delivery is measured and tested against. Same reading interface as ``Consumer``
+    (``received``, ``wait_for``, ``clear``); no profile post-back.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, status: int = 200) -> None:
+        import http.server
+        import threading
+
+        self.status = status
+        self.received: list[Alarm] = []
+        self.connections = 0  # TCP connections accepted
+        self.by_notification: dict[str, int] = {}  # X-Stateward-Notification-Id -> deliveries
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def setup(self) -> None:
+                receiver.connections += 1
+                super().setup()
+
+            def do_POST(self) -> None:
+                received = time.time_ns() / 1e9
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {}
+                trace = trace_from_headers({k.lower(): v for k, v in self.headers.items()})
+                alarm = Alarm(
+                    body if isinstance(body, dict) else {},
+                    trace.trace_id if trace else None,
+                    received,
+                    path=self.path,
+                )
+                alarm.handled = time.time_ns() / 1e9
+                notification = self.headers.get("X-Stateward-Notification-Id")
+                if notification:
+                    seen = receiver.by_notification.get(notification, 0)
+                    receiver.by_notification[notification] = seen + 1
+                receiver.received.append(alarm)
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self._server = http.server.HTTPServer((host, port), Handler)  # backlog 5, one thread
+        self.host = host
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/alarm"
+
+    async def start(self) -> None:
+        self._thread.start()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._server.shutdown)
+        self._server.server_close()
+
+    async def drain(self) -> None:
+        return None
+
+    def clear(self) -> None:
+        self.received.clear()
+
+    async def wait_for(
+        self, predicate: Callable[[list[Alarm]], bool], timeout: float = 30.0
+    ) -> list[Alarm]:
+        deadline = time.monotonic() + timeout
+        while not predicate(list(self.received)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"receiver: {len(self.received)} alarm(s) received")
+            await asyncio.sleep(0.005)
+        return list(self.received)

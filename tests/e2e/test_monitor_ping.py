@@ -76,8 +76,7 @@ def test_monitor_ping_reports_a_host_whose_link_went_down(
                     json={
                         "server": {
                             "name": f"vm{i}",
-                            "flavorRef": "f",
-                            "imageRef": "i",
+                            "flavorRef": "1",
                             "host": "nshost",
                         }
                     },

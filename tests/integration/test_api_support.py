@@ -58,9 +58,9 @@ async def test_each_row_answers_as_the_table_says(tmp_path: Path) -> None:
         neutron = (await h.call("GET", "/networking/v2.0/routers", admin)).json()
         assert neutron["NeutronError"]["type"] == "ResourceNotImplemented"
         assert "'routers' resource" in neutron["NeutronError"]["message"]
-        assert "error_message" in (await h.call("GET", "/v2/quotas", admin)).json()
+        assert "error_message" in (await h.call("GET", "/v2/metrics", admin)).json()
         assert "error" in (await h.call("GET", "/identity/v3/groups", admin)).json()
-        glance = (await h.call("GET", "/image/v2/images", admin)).json()
+        glance = (await h.call("GET", "/image/v2/tasks", admin)).json()
         assert glance["code"] == "501 Not Implemented" and SENTENCE in glance["message"]
 
 

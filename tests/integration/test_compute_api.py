@@ -154,10 +154,16 @@ async def test_server_api_shapes_and_errors(tmp_path: Path, sqlite_url: str) -> 
         await s.add_chassis("h1")
         await s.user("alice", "p2", "member")
         admin = await s.headers(mv="2.74")
-        body = {"name": "vm", "flavorRef": "f", "imageRef": "i"}
-        # No host, unknown host, host before 2.74: 400 like Nova.
-        r = await s.call("POST", "/compute/v2.1/servers", json={"server": body}, headers=admin)
-        assert r.status_code == 400 and "host" in r.json()["badRequest"]["message"]
+        body = {"name": "vm", "flavorRef": "1"}
+        # Unknown flavor, unknown host, host before 2.74: 400 like Nova.
+        r = await s.call(
+            "POST",
+            "/compute/v2.1/servers",
+            json={"server": {**body, "flavorRef": "f"}},
+            headers=admin,
+        )
+        assert r.status_code == 400
+        assert r.json()["badRequest"]["message"] == "Flavor f could not be found."
         r = await s.call(
             "POST",
             "/compute/v2.1/servers",
@@ -201,7 +207,7 @@ async def test_server_api_shapes_and_errors(tmp_path: Path, sqlite_url: str) -> 
                 "GET", f"/compute/v2.1/servers/{sid}", headers=await s.headers(), expect=200
             )
         ).json()["server"]
-        assert old["flavor"] == {"id": "f", "links": old["flavor"]["links"]}
+        assert old["flavor"] == {"id": "1", "links": old["flavor"]["links"]}
         assert "host_status" not in old and "locked" not in old and "description" not in old
         new = (
             await s.call(
@@ -211,7 +217,8 @@ async def test_server_api_shapes_and_errors(tmp_path: Path, sqlite_url: str) -> 
                 expect=200,
             )
         ).json()["server"]
-        assert new["flavor"]["original_name"] == "f" and "id" not in new["flavor"]
+        assert new["flavor"]["original_name"] == "m1.tiny" and "id" not in new["flavor"]
+        assert (new["flavor"]["vcpus"], new["flavor"]["ram"], new["flavor"]["disk"]) == (1, 512, 1)
         assert new["host_status"] == "UP" and new["locked"] is False
         assert new["locked_reason"] is None and new["metadata"] == {"ha-policy": "restart"}
         assert new["OS-EXT-STS:power_state"] == 1 and new["OS-EXT-SRV-ATTR:host"] == "h1"

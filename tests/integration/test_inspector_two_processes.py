@@ -29,8 +29,7 @@ def _register(server: LiveServer, token: str, host: str, n: int) -> list[str]:
                 json={
                     "server": {
                         "name": f"{host}-{i}",
-                        "flavorRef": "f",
-                        "imageRef": "i",
+                        "flavorRef": "1",
                         "host": host,
                     }
                 },
@@ -71,6 +70,8 @@ async def test_host_fault_applied_once_across_two_processes(
         "STATEWARD_BUS__STREAM": subject_prefix,
         "STATEWARD_BUS__SUBJECT_PREFIX": subject_prefix,
         "STATEWARD_LIVENESS__CHASSIS_DOWN_TIME": "3600",
+        # 25 servers in one project: beyond Nova's default quota of 10
+        "STATEWARD_QUOTAS__DEFAULTS": '{"instances": -1, "cores": -1, "ram": -1}',
     }
     s1 = await asyncio.to_thread(
         start_server, tmp_path, db=pg_url, bus=nats_url, env=env, name="s1"

@@ -22,9 +22,7 @@ def _register(server: LiveServer, host: str, name: str) -> str:
     with server.client(server.token(), **{"OpenStack-API-Version": "compute 2.74"}) as c:
         r = c.post(
             "/compute/v2.1/servers",
-            json={
-                "server": {"name": name, "flavorRef": "m1.tiny", "imageRef": "cirros", "host": host}
-            },
+            json={"server": {"name": name, "flavorRef": "1", "host": host}},
         )
         assert r.status_code == 202, r.text
         return str(r.json()["server"]["id"])

@@ -26,8 +26,7 @@ def test_openstacksdk_registers_servers_and_marks_hosts_down(tmp_path: Path) -> 
         try:
             server = conn.compute.create_server(
                 name="vm",
-                flavor_id="m1.small",
-                image_id="cirros",
+                flavor_id="2",  # m1.small
                 host="h1",
                 networks="none",
                 metadata={"ha-policy": "evacuate"},

@@ -21,6 +21,7 @@ from stateward.domain.chassis import Chassis
 from stateward.domain.events import Envelope, utcnow
 from stateward.runtime import Runtime
 from stateward.store.repositories.chassis import ChassisRepository
+from stateward.store.repositories.identity import IdentityRepository
 
 PASSWORD = "admin-test-password"
 
@@ -107,6 +108,31 @@ class Stack:
                 )
             await uow.commit()
 
+    async def unlimited_quotas(self, project: str = "admin") -> None:
+        """Lift the project's server and port limits (what an operator does for big tests)."""
+        project_id = await self.project_id(project)
+        h = await self.headers()
+        await self.call(
+            "PUT",
+            f"/compute/v2.1/os-quota-sets/{project_id}",
+            headers=h,
+            json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}},
+            expect=200,
+        )
+        await self.call(
+            "PUT",
+            f"/networking/v2.0/quotas/{project_id}",
+            headers=h,
+            json={"quota": {"port": -1, "network": -1, "subnet": -1}},
+            expect=200,
+        )
+
+    async def project_id(self, name: str) -> str:
+        async with self.runtime.store.uow(readonly=True) as uow:
+            project = await IdentityRepository(uow).find_project(name, "default")
+        assert project is not None, name
+        return project.id
+
     async def record(self, pattern: str = ">") -> Recorder:
         recorder = Recorder()
         await self.runtime.bus.subscribe(pattern, recorder)
@@ -131,6 +157,7 @@ async def stack(tmp_path: Path, db_url: str, **overrides: Any) -> AsyncIterator[
             "identity.admin_password": PASSWORD,
             "liveness.chassis_down_time": 3600.0,
             "logging.level": "WARNING",
+            "alarms.action_open": ["127.0.0.0/8"],  # the tests' receivers are on loopback
             **overrides,
         },
     )

@@ -16,8 +16,7 @@ from stateward.domain.alarm import (
 )
 from stateward.domain.errors import InvalidInput
 from stateward.domain.events import Envelope
-from stateward.services.alarm_evaluator import AlarmIndex
-from stateward.services.alarm_notifier import DestinationPolicy
+from stateward.services.alarm_index import AlarmIndex
 
 
 def alarm(
@@ -207,17 +206,3 @@ def test_reason_withholds_infrastructure_from_project_alarms() -> None:
     _reason, admin_data = fire_reason(alarm({"event_type": "*"}, admin=True), e)
     assert project_data["event"]["traits"] == {"state": "error", "instance_id": "vm-1"}
     assert admin_data["event"]["traits"]["host"] == "compute-7"
-
-
-async def test_destination_policy_refuses_link_local_by_default_and_honours_allow_list() -> None:
-    default = DestinationPolicy(None)
-    assert default.literal_verdict("169.254.169.254") is False
-    assert default.literal_verdict("fe80::1") is False
-    assert default.literal_verdict("10.0.0.1") is True
-    assert default.literal_verdict("example.invalid") is None
-    assert not await default.allowed("name.that.does.not.resolve.invalid", 80)
-    listed = DestinationPolicy(["10.1.0.0/16", "hooks.example.com"])
-    assert listed.literal_verdict("10.1.2.3") is True
-    assert listed.literal_verdict("10.2.0.1") is False
-    assert listed.literal_verdict("hooks.example.com") is True
-    assert await listed.allowed("127.0.0.1", 80) is False

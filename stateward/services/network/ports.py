@@ -160,41 +160,41 @@ class Ports:
 
     async def update(self, port_id: str, changes: dict[str, Any]) -> Port:
         async with self.store.uow() as uow:
-            repo = NetworkRepository(uow)
-            port = await repo.get_port(port_id)
+            port = await NetworkRepository(uow).get_port(port_id)
             if port is None:
                 raise not_found("Port", port_id)
-            before = replace(port)
-            for key, attr in UPDATABLE.items():
-                if key in changes:
-                    setattr(port, attr, changes[key])
-            if "binding:profile" in changes:
-                port.binding_profile = dict(changes["binding:profile"] or {})
-            if (
-                "binding:host_id" in changes
-                and changes["binding:host_id"] != before.binding_host_id
-            ):
-                port.binding_host_id = changes["binding:host_id"] or ""
-                await self.bind(uow, port)
-            if "mac_address" in changes and changes["mac_address"] != port.mac_address:
-                raise InvalidInput("mac_address cannot be changed on a port")
-            if "fixed_ips" in changes:
-                net = await repo.get_network(port.network_id)
-                assert net is not None
-                await repo.release_ips(port.id)
-                port.fixed_ips = await ipam.allocate_ips(repo, port, net, changes["fixed_ips"])
-            port.revision_number += 1
-            port.updated_at = utcnow()
-            await repo.update_port(port)
-            traits = port_traits(port)
-            traits["old_status"] = before.status
-            traits["old_data_plane_status"] = before.data_plane_status
-            uow.emit(
-                resource_event(
-                    "port", "update", port.project_id, port.id, port_view(port), **traits
-                )
-            )
+            await self.change(uow, port, changes)
             await uow.commit()
+        return port
+
+    async def change(self, uow: UnitOfWork, port: Port, changes: dict[str, Any]) -> Port:
+        """Update ``port`` inside the caller's transaction (a server binds its ports so)."""
+        repo = NetworkRepository(uow)
+        before = replace(port)
+        for key, attr in UPDATABLE.items():
+            if key in changes:
+                setattr(port, attr, changes[key])
+        if "binding:profile" in changes:
+            port.binding_profile = dict(changes["binding:profile"] or {})
+        if "binding:host_id" in changes and changes["binding:host_id"] != before.binding_host_id:
+            port.binding_host_id = changes["binding:host_id"] or ""
+            await self.bind(uow, port)
+        if "mac_address" in changes and changes["mac_address"] != port.mac_address:
+            raise InvalidInput("mac_address cannot be changed on a port")
+        if "fixed_ips" in changes:
+            net = await repo.get_network(port.network_id)
+            assert net is not None
+            await repo.release_ips(port.id)
+            port.fixed_ips = await ipam.allocate_ips(repo, port, net, changes["fixed_ips"])
+        port.revision_number += 1
+        port.updated_at = utcnow()
+        await repo.update_port(port)
+        traits = port_traits(port)
+        traits["old_status"] = before.status
+        traits["old_data_plane_status"] = before.data_plane_status
+        uow.emit(
+            resource_event("port", "update", port.project_id, port.id, port_view(port), **traits)
+        )
         return port
 
     async def delete(self, port_id: str) -> None:

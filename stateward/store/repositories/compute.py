@@ -41,6 +41,12 @@ def _server(row: Any) -> Server:
         updated_at=row.updated_at,
         launched_at=row.launched_at,
         deleted_at=row.deleted_at,
+        vcpus=row.vcpus,
+        memory_mb=row.memory_mb,
+        root_gb=row.root_gb,
+        flavor=dict(row.flavor) if row.flavor is not None else None,
+        fault=dict(row.fault) if row.fault is not None else None,
+        created_ports=list(row.created_ports or []),
     )
 
 
@@ -63,6 +69,12 @@ def _server_values(s: Server) -> dict[str, Any]:
         updated_at=s.updated_at,
         launched_at=s.launched_at,
         deleted_at=s.deleted_at,
+        vcpus=s.vcpus,
+        memory_mb=s.memory_mb,
+        root_gb=s.root_gb,
+        flavor=dict(s.flavor) if s.flavor is not None else None,
+        fault=dict(s.fault) if s.fault is not None else None,
+        created_ports=list(s.created_ports),
     )
 
 
@@ -205,6 +217,38 @@ class ComputeRepository:
         if limit:
             query = query.limit(limit)
         return [_server(r) for r in await self.conn.execute(query)]
+
+    async def host_usage(self, host: str | None = None) -> dict[str, tuple[int, int, int, int]]:
+        """Per host: (servers, vcpus, memory_mb, root_gb) of its live servers."""
+        query = (
+            sa.select(
+                S.host,
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(S.vcpus), 0),
+                sa.func.coalesce(sa.func.sum(S.memory_mb), 0),
+                sa.func.coalesce(sa.func.sum(S.root_gb), 0),
+            )
+            .where(S.deleted_at.is_(None), S.host != "")
+            .group_by(S.host)
+        )
+        if host is not None:
+            query = query.where(S.host == host)
+        rows = await self.conn.execute(query)
+        return {r[0]: (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows}
+
+    async def lock_host(self, host: str) -> None:
+        """Hold ``host``'s service row until commit: one claim at a time per host, across
+        processes (on SQLite the single writer already serialises claims)."""
+        insert = (
+            pg_insert(t.compute_services)
+            if self.uow.dialect == "postgresql"
+            else sqlite_insert(t.compute_services)
+        )
+        await self.conn.execute(
+            insert.values(host=host).on_conflict_do_update(
+                index_elements=[O.host], set_={"host": insert.excluded.host}
+            )
+        )
 
     async def host_index(self) -> list[tuple[str, str, str]]:
         """(host, server id, project id) of every live server: the inspector's index."""

@@ -6,10 +6,13 @@ from stateward.store.tables import (  # noqa: F401
     chassis,
     compute,
     core,
+    flavors,
     identity,
+    images,
     journal,
     network,
     profiles,
+    quotas,
 )
 from stateward.store.tables.base import metadata
 

@@ -44,3 +44,13 @@ alarm_history = sa.Table(
     sa.Column("severity", sa.String(16), nullable=True),
     sa.Column("timestamp", UTCDateTime, nullable=False),
 )
+
+# Which event fired which alarm, for a while: a redelivered event (a bus outage, a process killed
+# after its commit but before its acknowledgement) must not fire a repeating alarm again.
+alarm_fires = sa.Table(
+    "alarm_fires",
+    metadata,
+    sa.Column("alarm_id", sa.String(36), primary_key=True),
+    sa.Column("message_id", sa.String(64), primary_key=True),
+    sa.Column("fired_at", UTCDateTime, nullable=False, index=True),
+)

@@ -35,6 +35,13 @@ servers = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("launched_at", UTCDateTime, nullable=True),
     sa.Column("deleted_at", UTCDateTime, nullable=True),
+    # the flavor's resources, copied at create: what quotas and the scheduler count
+    sa.Column("vcpus", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("memory_mb", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("root_gb", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("flavor", JSON, nullable=True),  # the flavor as it was (Nova embeds it)
+    sa.Column("fault", JSON, nullable=True),  # {code, message, created}: why it is in ERROR
+    sa.Column("created_ports", JSON, nullable=True),  # port ids deleted with the server
 )
 
 # Every raw failure the inspector received (a monitor's or liveness'), with what it did.

@@ -1,7 +1,7 @@
 """Nova v2.1 at /compute: version discovery and microversion negotiation.
 
-The compute resources (services, servers) live in ``api/compute_resources.py``; this module
-owns what every compute request shares: the version documents and the microversion header,
+The compute resources live in the modules beside this one; this module owns what every
+compute request shares: the version documents and the microversion header,
 which ``MicroversionHeaders`` puts on every /compute response (errors included).
 
 The maximum is the newest microversion whose changes Stateward implements faithfully for the
