@@ -8,15 +8,7 @@ from typing import Any
 
 import typer
 
-from stateward.cli.client import (
-    OsCloudOption,
-    PasswordOption,
-    ProjectOption,
-    ServerOption,
-    TokenOption,
-    UsernameOption,
-    connected,
-)
+from stateward.cli.client import ServerClient, api_command
 from stateward.cli.output import ColumnOption, Format, FormatOption, emit_list, emit_one
 
 chassis_app = typer.Typer(help="Chassis (hosts running `stateward agent`) and their liveness.")
@@ -39,92 +31,72 @@ def _row(view: dict[str, Any]) -> dict[str, Any]:
 
 
 @chassis_app.command("list")
+@api_command()
 def chassis_list(
+    client: ServerClient,
     status: str | None = typer.Option(None, "--status", help="active or down"),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """List chassis with their status (active/down), last-seen age and services."""
     if status not in (None, "active", "down"):
         raise typer.BadParameter("--status must be active or down")
-    with connected(server, token, username, password, project, os_cloud) as client:
-        params = {"status": status} if status else {}
-        rows = [_row(c) for c in client.get_json("/v1/chassis", **params)["chassis"]]
+    params = {"status": status} if status else {}
+    rows = [_row(c) for c in client.get_json("/v1/chassis", **params)["chassis"]]
     if fmt is Format.table and not columns:
         columns = LIST_COLUMNS
     emit_list(rows, fmt, columns)
 
 
 @chassis_app.command("show")
+@api_command()
 def chassis_show(
+    client: ServerClient,
     name: str,
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Show one chassis, its status and each local service's status."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        view = client.get_json(f"/v1/chassis/{name}")["chassis"]
+    view = client.get_json(f"/v1/chassis/{name}")["chassis"]
     emit_one(_row(view), fmt, columns)
 
 
 @chassis_app.command("delete")
+@api_command()
 def chassis_delete(
+    client: ServerClient,
     name: str,
     force: bool = typer.Option(False, "--force", help="Delete even if it is active."),
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Delete a chassis (an active one only with --force)."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        client.delete(f"/v1/chassis/{name}", **({"force": "true"} if force else {}))
+    client.delete(f"/v1/chassis/{name}", **({"force": "true"} if force else {}))
     typer.echo(f"deleted chassis {name}")
 
 
 @chassis_app.command("clean-stale")
+@api_command()
 def chassis_clean_stale(
+    client: ServerClient,
     older_than: str = typer.Option(
         "0", "--older-than", help="Only chassis silent for longer than this (e.g. 1h, 30m)."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     fmt: Format = FormatOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Delete down chassis (never an active one) and print what was removed."""
     seconds = parse_duration(older_than)
-    with connected(server, token, username, password, project, os_cloud) as client:
-        path = "/v1/chassis/clean-stale"
-        stale = client.request(
-            "POST", path, params={"older_than": seconds, "dry_run": "true"}
-        ).json()["chassis"]
-        if not stale:
-            typer.echo("no stale chassis")
-            return
-        if not yes:
-            typer.echo("stale chassis: " + ", ".join(c["name"] for c in stale))
-            if not typer.confirm(f"delete these {len(stale)} chassis?"):
-                raise typer.Exit(1)
-        removed = client.request("POST", path, params={"older_than": seconds}).json()["chassis"]
+    path = "/v1/chassis/clean-stale"
+    stale = client.request("POST", path, params={"older_than": seconds, "dry_run": "true"}).json()[
+        "chassis"
+    ]
+    if not stale:
+        typer.echo("no stale chassis")
+        return
+    if not yes:
+        typer.echo("stale chassis: " + ", ".join(c["name"] for c in stale))
+        if not typer.confirm(f"delete these {len(stale)} chassis?"):
+            raise typer.Exit(1)
+    removed = client.request("POST", path, params={"older_than": seconds}).json()["chassis"]
     emit_list(
         [{"name": c["name"], "ip": c["ip"], "last_seen": c["last_seen"]} for c in removed], fmt
     )

@@ -16,8 +16,11 @@ Tokens obtained from credentials are renewed a minute before they expire, and on
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -295,3 +298,57 @@ def connected(
         except ClientError as exc:
             typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1)
+
+
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
+_CONNECTION = ("server", "token", "username", "password", "project", "os_cloud")
+
+
+def api_command(
+    *, password: Any = PasswordOption, project: Any = ProjectOption
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the usual connection options (``--server``, ``--token``, ``--username``,
+    ``--password``, ``--project``, ``--os-cloud``) and call it with ``client``, a connected
+    ``ServerClient`` whose API errors become ``error: <message>``, exit code 1.
+
+    A command whose subject has its own ``--password``/``--project`` (``user create``) takes
+    ``OsPasswordOption``/``OsProjectOption`` for the caller's, as the openstack CLI does.
+    """
+    options = {
+        "server": ServerOption,
+        "token": TokenOption,
+        "username": UsernameOption,
+        "password": password,
+        "project": project,
+        "os_cloud": OsCloudOption,
+    }
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(fn)
+        own = [p for p in inspect.signature(fn).parameters.values() if p.name != "client"]
+        added = [
+            inspect.Parameter(
+                f"_conn_{name}",
+                inspect.Parameter.KEYWORD_ONLY,
+                default=option,
+                annotation=str | None,
+            )
+            for name, option in options.items()
+        ]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            conn = [kwargs.pop(f"_conn_{name}") for name in _CONNECTION]
+            with connected(*conn) as client:
+                return fn(client=client, **kwargs)
+
+        params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in own]
+        command.__signature__ = inspect.Signature([*params, *added])  # type: ignore[attr-defined]
+        command.__annotations__ = {
+            **{p.name: p.annotation for p in params},
+            **{p.name: p.annotation for p in added},
+        }
+        del command.__wrapped__  # typer must see the new signature, not fn's
+        return command
+
+    return decorate

@@ -7,42 +7,23 @@ from typing import Any
 import typer
 
 from stateward.cli.client import (
-    ClientError,
-    OsCloudOption,
-    PasswordOption,
-    ProjectOption,
-    ServerOption,
-    TokenOption,
-    UsernameOption,
-    make_client,
+    ServerClient,
+    api_command,
 )
 from stateward.cli.output import ColumnOption, Format, FormatOption, emit_list, emit_one
 
 app = typer.Typer(help="Hosts: compute service state and fault history.")
 
 
-def _fail(exc: ClientError) -> typer.Exit:
-    typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(1)
-
-
 @app.command("list")
+@api_command()
 def host_list(
+    client: ServerClient,
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Every known host with its state and last raw failure."""
-    with make_client(server, token, username, password, project, os_cloud) as client:
-        try:
-            hosts = client.get_json("/v1/hosts")["hosts"]
-        except ClientError as exc:
-            raise _fail(exc)
+    hosts = client.get_json("/v1/hosts")["hosts"]
     rows: list[dict[str, Any]] = []
     for h in hosts:
         last = h.get("last_fault") or {}
@@ -63,24 +44,16 @@ def host_list(
 
 
 @app.command("show")
+@api_command()
 def host_show(
+    client: ServerClient,
     name: str,
     limit: int = typer.Option(50, "--limit", help="How many fault history entries."),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """A host's compute state and its fault history, newest first."""
-    with make_client(server, token, username, password, project, os_cloud) as client:
-        try:
-            host = client.get_json(f"/v1/hosts/{name}", limit=limit)["host"]
-        except ClientError as exc:
-            raise _fail(exc)
+    host = client.get_json(f"/v1/hosts/{name}", limit=limit)["host"]
     if fmt is Format.table:
         history = [
             f"{f['received_at']} {f['type']} {f['outcome']} (monitor {f['monitor']}, "

@@ -11,16 +11,10 @@ import typer
 
 from stateward.cli.client import (
     ClientError,
-    OsCloudOption,
     OsPasswordOption,
     OsProjectOption,
-    PasswordOption,
-    ProjectOption,
     ServerClient,
-    ServerOption,
-    TokenOption,
-    UsernameOption,
-    connected,
+    api_command,
 )
 from stateward.cli.output import ColumnOption, Format, FormatOption, emit_list, emit_one
 
@@ -64,7 +58,9 @@ def _project_row(project: dict[str, Any]) -> dict[str, Any]:
 
 
 @user_app.command("create")
+@api_command(password=OsPasswordOption, project=OsProjectOption)
 def user_create(
+    client: ServerClient,
     name: str,
     password: str = typer.Option(
         ..., "--password", prompt=True, hide_input=True, confirmation_prompt=True
@@ -74,153 +70,111 @@ def user_create(
     email: str | None = typer.Option(None, "--email"),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    os_password: str | None = OsPasswordOption,
-    os_project: str | None = OsProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Create a user, optionally with a role on a project."""
-    with connected(server, token, username, os_password, os_project, os_cloud) as client:
-        body: dict[str, Any] = {"name": name, "password": password, "enabled": True}
-        target = find(client, "projects", project) if project else None
-        granted = find(client, "roles", role) if target else None
-        if target:
-            body["default_project_id"] = target["id"]
-        if email:
-            body["email"] = email
-        user = client.post_json(f"{V3}/users", {"user": body})["user"]
-        if target and granted:
-            client.request(
-                "PUT", f"{V3}/projects/{target['id']}/users/{user['id']}/roles/{granted['id']}"
-            )
+    body: dict[str, Any] = {"name": name, "password": password, "enabled": True}
+    target = find(client, "projects", project) if project else None
+    granted = find(client, "roles", role) if target else None
+    if target:
+        body["default_project_id"] = target["id"]
+    if email:
+        body["email"] = email
+    user = client.post_json(f"{V3}/users", {"user": body})["user"]
+    if target and granted:
+        client.request(
+            "PUT", f"{V3}/projects/{target['id']}/users/{user['id']}/roles/{granted['id']}"
+        )
     emit_one(_user_row(user), fmt, columns)
 
 
 @user_app.command("list")
+@api_command()
 def user_list(
+    client: ServerClient,
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """List users."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        users = client.get_json(f"{V3}/users")["users"]
+    users = client.get_json(f"{V3}/users")["users"]
     emit_list([_user_row(u) for u in users], fmt, columns)
 
 
 @user_app.command("show")
+@api_command()
 def user_show(
+    client: ServerClient,
     user: str,
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Show a user (by name or id)."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        found = find(client, "users", user)
+    found = find(client, "users", user)
     emit_one(_user_row(found), fmt, columns)
 
 
 @user_app.command("set-password")
+@api_command(password=OsPasswordOption)
 def user_set_password(
+    client: ServerClient,
     user: str,
     new_password: str = typer.Option(
         ..., "--password", prompt=True, hide_input=True, confirmation_prompt=True
     ),
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    os_password: str | None = OsPasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Set a user's password (an admin's action); the user's tokens are revoked."""
-    with connected(server, token, username, os_password, project, os_cloud) as client:
-        found = find(client, "users", user)
-        client.patch_json(f"{V3}/users/{found['id']}", {"user": {"password": new_password}})
+    found = find(client, "users", user)
+    client.patch_json(f"{V3}/users/{found['id']}", {"user": {"password": new_password}})
     typer.echo(f"password of {found['name']} changed; its tokens are revoked")
 
 
 @user_app.command("delete")
+@api_command()
 def user_delete(
+    client: ServerClient,
     user: str,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Delete a user (by name or id)."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        found = find(client, "users", user)
-        client.delete(f"{V3}/users/{found['id']}")
+    found = find(client, "users", user)
+    client.delete(f"{V3}/users/{found['id']}")
     typer.echo(f"deleted user {found['name']}")
 
 
 @project_app.command("create")
+@api_command()
 def project_create(
+    client: ServerClient,
     name: str,
     description: str = typer.Option("", "--description"),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Create a project."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        body = {"project": {"name": name, "description": description, "enabled": True}}
-        created = client.post_json(f"{V3}/projects", body)["project"]
+    body = {"project": {"name": name, "description": description, "enabled": True}}
+    created = client.post_json(f"{V3}/projects", body)["project"]
     emit_one(_project_row(created), fmt, columns)
 
 
 @project_app.command("list")
+@api_command()
 def project_list(
+    client: ServerClient,
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """List projects."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        projects = client.get_json(f"{V3}/projects")["projects"]
+    projects = client.get_json(f"{V3}/projects")["projects"]
     emit_list([_project_row(p) for p in projects], fmt, columns)
 
 
 @project_app.command("delete")
+@api_command()
 def project_delete(
+    client: ServerClient,
     name: str,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Delete a project (by name or id)."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        found = find(client, "projects", name)
-        client.delete(f"{V3}/projects/{found['id']}")
+    found = find(client, "projects", name)
+    client.delete(f"{V3}/projects/{found['id']}")
     typer.echo(f"deleted project {found['name']}")
 
 
@@ -232,106 +186,79 @@ def _grant_path(client: ServerClient, role: str, user: str, project: str) -> str
 
 
 @role_app.command("add")
+@api_command(project=OsProjectOption)
 def role_add(
+    client: ServerClient,
     role: str,
     user: str = typer.Option(..., "--user"),
     project: str = typer.Option(..., "--project"),
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    os_project: str | None = OsProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Give USER the ROLE on PROJECT."""
-    with connected(server, token, username, password, os_project, os_cloud) as client:
-        client.request("PUT", _grant_path(client, role, user, project))
+    client.request("PUT", _grant_path(client, role, user, project))
     typer.echo(f"{user} has role {role} on {project}")
 
 
 @role_app.command("remove")
+@api_command(project=OsProjectOption)
 def role_remove(
+    client: ServerClient,
     role: str,
     user: str = typer.Option(..., "--user"),
     project: str = typer.Option(..., "--project"),
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    os_project: str | None = OsProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Take ROLE on PROJECT away from USER (their tokens there stop working at once)."""
-    with connected(server, token, username, password, os_project, os_cloud) as client:
-        client.request("DELETE", _grant_path(client, role, user, project))
+    client.request("DELETE", _grant_path(client, role, user, project))
     typer.echo(f"{user} no longer has role {role} on {project}")
 
 
 @role_app.command("create")
+@api_command()
 def role_create(
+    client: ServerClient,
     name: str,
     description: str = typer.Option("", "--description"),
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Create a custom role."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        body = {"role": {"name": name, "description": description}}
-        created = client.post_json(f"{V3}/roles", body)["role"]
+    body = {"role": {"name": name, "description": description}}
+    created = client.post_json(f"{V3}/roles", body)["role"]
     typer.echo(f"role {created['name']} created ({created['id']})")
 
 
 @role_app.command("delete")
+@api_command()
 def role_delete(
+    client: ServerClient,
     name: str,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Delete a custom role (the built-in ones cannot be)."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        found = find(client, "roles", name)
-        client.delete(f"{V3}/roles/{found['id']}")
+    found = find(client, "roles", name)
+    client.delete(f"{V3}/roles/{found['id']}")
     typer.echo(f"deleted role {found['name']}")
 
 
 @role_app.command("list")
+@api_command()
 def role_list(
+    client: ServerClient,
     assignments: bool = typer.Option(
         False, "--assignments", help="List who holds which role where."
     ),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """List roles, or role assignments."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        if assignments:
-            found = client.get_json(f"{V3}/role_assignments", include_names="true")
-            rows = [
-                {
-                    "user": a["user"]["name"],
-                    "project": a["scope"]["project"]["name"],
-                    "role": a["role"]["name"],
-                }
-                for a in found["role_assignments"]
-            ]
-        else:
-            rows = [
-                {"id": r["id"], "name": r["name"]} for r in client.get_json(f"{V3}/roles")["roles"]
-            ]
+    if assignments:
+        found = client.get_json(f"{V3}/role_assignments", include_names="true")
+        rows = [
+            {
+                "user": a["user"]["name"],
+                "project": a["scope"]["project"]["name"],
+                "role": a["role"]["name"],
+            }
+            for a in found["role_assignments"]
+        ]
+    else:
+        rows = [{"id": r["id"], "name": r["name"]} for r in client.get_json(f"{V3}/roles")["roles"]]
     emit_list(rows, fmt, columns)
 
 
@@ -351,7 +278,9 @@ def _cred_row(cred: dict[str, Any]) -> dict[str, Any]:
 
 
 @app_cred_app.command("create")
+@api_command(project=OsProjectOption)
 def app_cred_create(
+    client: ServerClient,
     name: str,
     user: str | None = typer.Option(
         None, "--user", help="For another user (admin); default yourself."
@@ -366,63 +295,46 @@ def app_cred_create(
     ),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    os_project: str | None = OsProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Create an application credential; its secret is shown once."""
-    with connected(server, token, username, password, os_project, os_cloud) as client:
-        body: dict[str, Any] = {"name": name, "unrestricted": unrestricted}
-        owner = client.user_id()
-        if user is not None:
-            owner = find(client, "users", user)["id"]
-        if project is not None:
-            body["project_id"] = find(client, "projects", project)["id"]
-        if role:
-            body["roles"] = [{"name": r} for r in role]
-        if expires is not None:
-            body["expires_at"] = expires.replace(tzinfo=UTC).isoformat()
-        cred = client.post_json(
-            f"{V3}/users/{owner}/application_credentials", {"application_credential": body}
-        )["application_credential"]
+    body: dict[str, Any] = {"name": name, "unrestricted": unrestricted}
+    owner = client.user_id()
+    if user is not None:
+        owner = find(client, "users", user)["id"]
+    if project is not None:
+        body["project_id"] = find(client, "projects", project)["id"]
+    if role:
+        body["roles"] = [{"name": r} for r in role]
+    if expires is not None:
+        body["expires_at"] = expires.replace(tzinfo=UTC).isoformat()
+    cred = client.post_json(
+        f"{V3}/users/{owner}/application_credentials", {"application_credential": body}
+    )["application_credential"]
     emit_one(_cred_row(cred), fmt, columns)
 
 
 @app_cred_app.command("list")
+@api_command()
 def app_cred_list(
+    client: ServerClient,
     user: str | None = typer.Option(None, "--user", help="Another user's (admin)."),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """List application credentials (yours, or --user's)."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        owner = find(client, "users", user)["id"] if user else client.user_id()
-        creds = client.get_json(f"{V3}/users/{owner}/application_credentials")
+    owner = find(client, "users", user)["id"] if user else client.user_id()
+    creds = client.get_json(f"{V3}/users/{owner}/application_credentials")
     emit_list([_cred_row(c) for c in creds["application_credentials"]], fmt, columns)
 
 
 @app_cred_app.command("delete")
+@api_command()
 def app_cred_delete(
+    client: ServerClient,
     cred_id: str,
     user: str | None = typer.Option(None, "--user", help="Another user's (admin)."),
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Delete an application credential; tokens obtained with it stop working at once."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        owner = find(client, "users", user)["id"] if user else client.user_id()
-        client.delete(f"{V3}/users/{owner}/application_credentials/{cred_id}")
+    owner = find(client, "users", user)["id"] if user else client.user_id()
+    client.delete(f"{V3}/users/{owner}/application_credentials/{cred_id}")
     typer.echo(f"application credential {cred_id} deleted")

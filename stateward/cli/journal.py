@@ -9,13 +9,8 @@ from typing import Any
 import typer
 
 from stateward.cli.client import (
-    OsCloudOption,
-    PasswordOption,
-    ProjectOption,
-    ServerOption,
-    TokenOption,
-    UsernameOption,
-    connected,
+    ServerClient,
+    api_command,
 )
 from stateward.cli.output import ColumnOption, Format, FormatOption, emit_list, emit_one
 from stateward.domain.journal import RowState
@@ -43,19 +38,14 @@ def _row(view: dict[str, Any], data: bool = False) -> dict[str, Any]:
 
 
 @journal_app.command("status")
+@api_command()
 def status(
+    client: ServerClient,
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Rows per state, full sync state, and each server's controller connection."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        data = client.get_json("/v1/journal/status")["journal"]
+    data = client.get_json("/v1/journal/status")["journal"]
     flat = {
         "enabled": data["enabled"],
         "controller": data["controller"],
@@ -71,65 +61,52 @@ def status(
 
 
 @journal_app.command("list")
+@api_command()
 def list_rows(
+    client: ServerClient,
     state: RowState | None = typer.Option(None, "--state", help="Only rows in this state."),
     limit: int = typer.Option(100, "--limit", min=1, max=1000),
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """List journal rows, oldest first."""
     params: dict[str, Any] = {"limit": limit}
     if state is not None:
         params["state"] = state.value
-    with connected(server, token, username, password, project, os_cloud) as client:
-        rows = client.get_json("/v1/journal/rows", **params)["rows"]
+    rows = client.get_json("/v1/journal/rows", **params)["rows"]
     emit_list([_row(r) for r in rows], fmt, columns)
 
 
 @journal_app.command("show")
+@api_command()
 def show(
+    client: ServerClient,
     seqnum: int,
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """One row with its data and the rows it waits for."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        view = client.get_json(f"/v1/journal/rows/{seqnum}")["row"]
+    view = client.get_json(f"/v1/journal/rows/{seqnum}")["row"]
     emit_one(_row(view, data=True), fmt, columns)
 
 
 @journal_app.command("retry")
+@api_command()
 def retry(
+    client: ServerClient,
     seqnum: int,
     fmt: Format = FormatOption,
     columns: list[str] | None = ColumnOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Put a failed row back to pending with its tries reset (fix the cause first)."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        view = client.request("POST", f"/v1/journal/rows/{seqnum}/retry").json()["row"]
+    view = client.request("POST", f"/v1/journal/rows/{seqnum}/retry").json()["row"]
     emit_one(_row(view), fmt, columns)
 
 
 @journal_app.command("cleanup")
+@api_command()
 def cleanup(
+    client: ServerClient,
     older_than: float | None = typer.Option(
         None,
         "--older-than",
@@ -137,17 +114,10 @@ def cleanup(
         help="Delete completed rows older than this (s); default completed_rows_retention.",
     ),
     fmt: Format = FormatOption,
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
 ) -> None:
     """Reset rows stuck in processing and delete completed rows past retention, now."""
     params = {"older_than": older_than} if older_than is not None else None
-    with connected(server, token, username, password, project, os_cloud) as client:
-        result = client.request("POST", "/v1/journal/cleanup", params=params).json()["cleanup"]
+    result = client.request("POST", "/v1/journal/cleanup", params=params).json()["cleanup"]
     emit_one(
         {
             "reset_to_pending": len(result["reset_to_pending"]),
@@ -158,17 +128,12 @@ def cleanup(
 
 
 @journal_app.command("full-sync")
+@api_command()
 def full_sync(
-    server: str | None = ServerOption,
-    token: str | None = TokenOption,
-    username: str | None = UsernameOption,
-    password: str | None = PasswordOption,
-    project: str | None = ProjectOption,
-    os_cloud: str | None = OsCloudOption,
+    client: ServerClient,
 ) -> None:
     """Ask the maintenance role (whichever server holds it) for a full sync now."""
-    with connected(server, token, username, password, project, os_cloud) as client:
-        client.request("POST", "/v1/journal/full-sync")
+    client.request("POST", "/v1/journal/full-sync")
     typer.echo("full sync requested")
 
 

@@ -103,7 +103,9 @@ def test_identity_commands_give_a_member_access_through_the_openstack_cli(tmp_pa
             ).stdout
         )
         assert cred["secret"] and cred["roles"] == ["member", "reader"]  # implied roles too
-        listed = json.loads(server.stateward("app-cred", "list", "-f", "json").stdout)
+        listed = json.loads(
+            server.stateward("app-cred", "list", "--user", "alice", "-f", "json").stdout
+        )
         assert [c["name"] for c in listed] == ["agents"]
         assert "secret" not in listed[0]
 
@@ -137,3 +139,30 @@ def test_clouds_yaml_is_usable_by_the_openstack_cli(
         )
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["project_id"]
+
+
+def test_admin_commands_need_only_the_api(tmp_path: Path, python_env: dict[str, str]) -> None:
+    """An operator on another machine has no state directory and no database: the identity,
+    chassis and journal commands work with just the server's URL and credentials."""
+    from tests.support.server import ADMIN_PASSWORD
+
+    with running_server(tmp_path) as server:
+        env = {k: v for k, v in python_env.items() if not k.startswith(("STATEWARD_", "OS_"))}
+        env.update(
+            HOME=str(tmp_path / "elsewhere"),  # no state directory here
+            STATEWARD_DATABASE__URL="postgresql://nobody@127.0.0.1:1/none",  # never used
+            STATEWARD_URL=server.url,
+            STATEWARD_USERNAME="admin",
+            STATEWARD_PASSWORD=ADMIN_PASSWORD,
+        )
+        for args in (
+            ["project", "create", "remote"],
+            ["user", "list", "-f", "value", "-c", "name"],
+            ["role", "list", "--assignments", "-f", "json"],
+            ["chassis", "list", "-f", "json"],
+            ["journal", "status", "-f", "json"],
+            ["host", "list", "-f", "json"],
+        ):
+            result = stateward(env, *args, check=False)
+            assert result.returncode == 0, f"{args}: {result.stderr}"
+        assert not (tmp_path / "elsewhere").exists()

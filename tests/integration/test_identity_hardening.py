@@ -267,3 +267,5 @@ async def test_an_address_guessing_passwords_gets_429(tmp_path: Path, db_url: st
         throttled = await issue(h, password_body("admin", h_password(), "admin"), expect=429)
         assert 0 < int(throttled.headers["Retry-After"]) <= 300
         assert "Too many failed authentications" in throttled.json()["error"]["message"]
+        metrics = (await h.call("GET", "/metrics")).text
+        assert 'stateward_identity_auth_refused_total{reason="throttled"}' in metrics

@@ -166,26 +166,10 @@ def test_api_and_cli_guards(tmp_path: Path) -> None:
             assert ok.json()["chassis_down_time"] == 1.5
             assert client.post("/v1/chassis/ghost/heartbeat", json={}).status_code == 404
             assert client.delete("/v1/chassis/x1").status_code == 403  # admin only
-        member = subprocess.run(  # a plain member may not register a chassis
-            [
-                sys.executable,
-                "-m",
-                "stateward",
-                "user",
-                "create",
-                "bob",
-                "--password",
-                "pw-test",
-                "--project",
-                "admin",
-                "--role",
-                "member",
-            ],
-            env=server.env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        member = server.stateward(  # a plain member may not register a chassis
+            "user", "create", "bob", "--password", "pw-test", "--project", "admin",
+            "--role", "member",
+        )  # fmt: skip
         assert member.returncode == 0
         with server.client(server.token("bob", "pw-test", "admin")) as client:
             assert (

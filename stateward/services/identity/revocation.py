@@ -15,12 +15,19 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
+from prometheus_client import Counter
+
 from stateward.bus import Bus
 from stateward.domain.identity import AuthContext
 
 log = logging.getLogger(__name__)
 
 SUBJECT = "identity.revoked"
+
+ANNOUNCED = Counter(
+    "stateward_identity_revocations_total",
+    "Token revocations announced to every process (one per use case that took access away)",
+)
 MAX_ENTRIES = 50_000
 
 
@@ -90,6 +97,7 @@ class Revocations:
 
     async def announce(self, *selectors: Selector) -> None:
         """Call after the revocation committed."""
+        ANNOUNCED.inc()
         for selector in selectors:
             self.cache.drop(selector)
         if self.bus is None or not selectors:

@@ -13,12 +13,20 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+from prometheus_client import Counter
+
 from stateward.config import IdentityConfig
 from stateward.domain.errors import NotAuthenticated, TooManyRequests
 from stateward.domain.identity import User, locked_until
 from stateward.store.db import Store
 from stateward.store.repositories.identity import IdentityRepository
 from stateward.store.repositories.tokens import TokenRepository
+
+REFUSED = Counter(
+    "stateward_identity_auth_refused_total",
+    "Authentications refused: a wrong secret, a locked user, a throttled address",
+    ["reason"],
+)
 
 
 class Throttle:
@@ -41,6 +49,7 @@ class Throttle:
         count, started = seen
         ends = started + self._window()
         if count >= limit and ends > now:
+            REFUSED.labels("throttled").inc()
             wait = max(1, math.ceil((ends - now).total_seconds()))
             raise TooManyRequests(
                 f"Too many failed authentications from {address}; try again in {wait} seconds.",
@@ -56,6 +65,7 @@ class Throttle:
             now=now,
         )
         if until is not None:
+            REFUSED.labels("locked").inc()
             wait = max(1, math.ceil((until - now).total_seconds()))
             raise NotAuthenticated(
                 f"The account is locked for user: {user.id} after "
@@ -65,6 +75,7 @@ class Throttle:
     async def record_failure(self, address: str | None, user: User | None, now: datetime) -> None:
         """Count a failure for the user and the address (its own transaction: the failed
         authentication itself writes nothing)."""
+        REFUSED.labels("wrong_secret").inc()
         async with self.store.uow() as uow:
             if user is not None and self.config.lockout_failure_attempts > 0:
                 expired = (

@@ -51,6 +51,15 @@ def _app_cred(row: Any) -> ApplicationCredential:
     )
 
 
+def _named(table: sa.Table, **filters: Any) -> sa.Select[Any]:
+    """Rows of ``table`` by name, with equality filters on the columns given (None: any)."""
+    query = sa.select(table).order_by(table.c.name)
+    for column, value in filters.items():
+        if value is not None:
+            query = query.where(table.c[column] == value)
+    return query
+
+
 class IdentityRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -125,16 +134,9 @@ class IdentityRepository:
         enabled: bool | None = None,
         ids: list[str] | None = None,
     ) -> list[Project]:
-        c = t.projects.c
-        query = sa.select(t.projects).order_by(c.name)
-        if name is not None:
-            query = query.where(c.name == name)
-        if domain_id is not None:
-            query = query.where(c.domain_id == domain_id)
-        if enabled is not None:
-            query = query.where(c.enabled == enabled)
+        query = _named(t.projects, name=name, domain_id=domain_id, enabled=enabled)
         if ids is not None:
-            query = query.where(c.id.in_(ids))
+            query = query.where(t.projects.c.id.in_(ids))
         return [_project(r) for r in await self.conn.execute(query)]
 
     async def update_project(self, project_id: str, name: str, **values: Any) -> bool:
@@ -178,14 +180,7 @@ class IdentityRepository:
         domain_id: str | None = None,
         enabled: bool | None = None,
     ) -> list[User]:
-        c = t.users.c
-        query = sa.select(t.users).order_by(c.name)
-        if name is not None:
-            query = query.where(c.name == name)
-        if domain_id is not None:
-            query = query.where(c.domain_id == domain_id)
-        if enabled is not None:
-            query = query.where(c.enabled == enabled)
+        query = _named(t.users, name=name, domain_id=domain_id, enabled=enabled)
         return [_user(r) for r in await self.conn.execute(query)]
 
     async def update_user(self, user_id: str, name: str, **values: Any) -> bool:
